@@ -1,0 +1,130 @@
+"""A thin, typed wrapper around the podman CLI (rootful, runc runtime)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gearlift.twin.errors import TwinError
+
+LABEL = "gearlift.twin"
+CONTAINERS_CONF = Path("/etc/containers/containers.conf")
+# The runtime fix from shared/test-hosts.md: the machines lack CAP_SYS_RESOURCE
+# (default rlimits fail) and crun refuses the hybrid cgroup layout.
+RUN_FIX_ARGS = [
+    "--runtime",
+    "runc",
+    "--ulimit",
+    "nofile=20000:20000",
+    "--ulimit",
+    "nproc=32768:32768",
+]
+
+
+@dataclass(frozen=True)
+class Container:
+    name: str
+    state: str
+    labels: dict[str, str]
+    image: str
+
+
+def podman_path() -> str:
+    path = shutil.which("podman")
+    if path is None:
+        raise TwinError(
+            "podman is not installed: the rehearsal runs hosts as podman systemd containers. "
+            "Run ./scripts/bootstrap (or `apt-get install podman runc`) and try again."
+        )
+    return path
+
+
+def run(
+    *args: str,
+    check: bool = True,
+    input_bytes: bytes | None = None,
+    timeout: float = 600,
+) -> subprocess.CompletedProcess[str]:
+    cmd = [podman_path(), *args]
+    try:
+        proc = subprocess.run(
+            cmd,
+            input=input_bytes.decode() if input_bytes is not None else None,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise TwinError(f"podman {' '.join(args[:3])} did not finish in {timeout:.0f} s") from exc
+    if check and proc.returncode != 0:
+        raise TwinError(
+            f"podman {' '.join(args[:4])} failed (exit {proc.returncode}): "
+            f"{proc.stderr.strip() or proc.stdout.strip()}"
+        )
+    return proc
+
+
+def image_exists(name: str) -> bool:
+    return run("image", "exists", name, check=False).returncode == 0
+
+
+def container_exists(name: str) -> bool:
+    return run("container", "exists", name, check=False).returncode == 0
+
+
+def network_exists(name: str) -> bool:
+    return run("network", "exists", name, check=False).returncode == 0
+
+
+def list_containers(label: str = LABEL) -> list[Container]:
+    proc = run("ps", "-a", "--filter", f"label={label}", "--format", "json")
+    data: list[dict[str, Any]] = json.loads(proc.stdout or "[]")
+    out = []
+    for item in data:
+        names = item.get("Names") or [""]
+        out.append(
+            Container(
+                name=str(names[0]),
+                state=str(item.get("State", "")),
+                labels=dict(item.get("Labels") or {}),
+                image=str(item.get("Image", "")),
+            )
+        )
+    return out
+
+
+def inspect(name: str) -> dict[str, Any]:
+    proc = run("inspect", "--type", "container", name)
+    data: list[dict[str, Any]] = json.loads(proc.stdout)
+    return data[0]
+
+
+def container_ip(name: str, network: str) -> str | None:
+    info = inspect(name)
+    nets = info.get("NetworkSettings", {}).get("Networks", {}) or {}
+    net = nets.get(network) or {}
+    ip = net.get("IPAddress")
+    return str(ip) if ip else None
+
+
+def exec_(name: str, *cmd: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return run("exec", name, *cmd, check=check, timeout=timeout)
+
+
+def remove(name: str) -> None:
+    run("rm", "-f", "-t", "5", name, check=False)
+
+
+def check_runtime_config() -> None:
+    """Refuse to start when the runc/rlimit fix is neither configured nor passed."""
+    podman_path()
+    if shutil.which("runc") is None:
+        raise TwinError(
+            "runc is not installed: crun refuses this machine's hybrid cgroup layout. "
+            "Run ./scripts/bootstrap (or `apt-get install runc`)."
+        )

@@ -1,0 +1,612 @@
+"""The twin's data plane, reconciled from what the AWS control plane (moto) says exists.
+
+- EC2: every pending/running instance is a systemd container named by its
+  instance id, booted from the local image its AMI is tagged with
+  (`gearlift:local-image`); stopped instances are stopped containers, terminated
+  ones are removed.
+- Auto Scaling: moto launches instances for a group but runs no control loop,
+  so the twin plays the service's part: an instance that was terminated, or
+  that its load balancer reports unhealthy past the grace period when the group
+  uses ELB health checks, is replaced through the Auto Scaling API, and the
+  group's instances are kept registered in its target groups.
+- RDS: every DB instance is a MariaDB server in a container whose RDS endpoint
+  name resolves on the twin network (a network alias), with the master user
+  and database created from what the control plane holds.
+- ELBv2: every application load balancer is an HAProxy on loopback with one
+  frontend per listener, forwarding to the healthy container hosts of its
+  target group and health-checking them as the target group says.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gearlift.twin import podman
+from gearlift.twin.awsclients import Clients
+from gearlift.twin.errors import TwinError
+from gearlift.twin.netutil import free_port
+
+LOCAL_IMAGE_TAG = "gearlift:local-image"
+ASG_NAME_TAG = "aws:autoscaling:groupName"
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class TwinLayout:
+    """Names and paths of one twin; tests use their own prefix and subnet."""
+
+    prefix: str
+    state_dir: Path
+    network: str
+    subnet: str
+    gateway: str
+    region: str
+
+    @property
+    def label(self) -> str:
+        return f"{podman.LABEL}={self.prefix}"
+
+    @property
+    def aws_dir(self) -> Path:
+        return self.state_dir / "aws"
+
+    @property
+    def dropin(self) -> Path:
+        return self.state_dir / "systemd-aws-endpoint.conf"
+
+    @property
+    def endpoints_file(self) -> Path:
+        return self.state_dir / "endpoints.json"
+
+
+@dataclass
+class Endpoints:
+    """What the twin serves where: written to endpoints.json for tests and users."""
+
+    moto: str = ""
+    moto_internal: str = ""
+    load_balancers: dict[str, dict[str, int]] = field(default_factory=dict)
+    databases: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def save(self, path: Path) -> None:
+        path.write_text(
+            json.dumps(
+                {
+                    "moto": self.moto,
+                    "moto_internal": self.moto_internal,
+                    "load_balancers": self.load_balancers,
+                    "databases": self.databases,
+                },
+                indent=2,
+                sort_keys=True,
+            ),
+            encoding="utf-8",
+        )
+
+
+def _backend_id(arn: str) -> str:
+    return "tg_" + hashlib.sha256(arn.encode()).hexdigest()[:10]
+
+
+def _expand_codes(matcher: str) -> list[str]:
+    """ALB matcher ("200", "200,302", "200-299") -> explicit status codes."""
+    codes: list[str] = []
+    for part in matcher.replace(" ", "").split(","):
+        if "-" in part:
+            lo, hi = (int(x) for x in part.split("-", 1))
+            codes.extend(str(c) for c in range(lo, hi + 1))
+        elif part:
+            codes.append(part)
+    return codes or ["200"]
+
+
+def _paginate(client: Any, op: str, key: str, **kwargs: Any) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for page in client.get_paginator(op).paginate(**kwargs):
+        out.extend(page.get(key, []))
+    return out
+
+
+class Ec2Reconciler:
+    def __init__(self, layout: TwinLayout, clients: Clients, log: Log) -> None:
+        self.layout = layout
+        self.clients = clients
+        self.log = log
+        self._warned: set[str] = set()
+        self.launched_at: dict[str, float] = {}
+
+    def _instances(self) -> dict[str, dict[str, Any]]:
+        reservations = _paginate(self.clients("ec2"), "describe_instances", "Reservations")
+        return {i["InstanceId"]: i for r in reservations for i in r["Instances"]}
+
+    def local_image_for(self, ami_id: str) -> str | None:
+        images = self.clients("ec2").describe_images(ImageIds=[ami_id]).get("Images", [])
+        if not images:
+            return None
+        tags = {t["Key"]: t["Value"] for t in images[0].get("Tags", [])}
+        return tags.get(LOCAL_IMAGE_TAG)
+
+    def containers(self) -> dict[str, podman.Container]:
+        return {
+            c.labels.get("gearlift.instance-id", c.name): c
+            for c in podman.list_containers(self.layout.label)
+            if c.labels.get("gearlift.kind") == "ec2"
+        }
+
+    def reconcile(self) -> dict[str, dict[str, Any]]:
+        instances = self._instances()
+        containers = self.containers()
+        for iid, container in containers.items():
+            state = instances.get(iid, {}).get("State", {}).get("Name", "terminated")
+            if state in ("terminated", "shutting-down"):
+                self.log(f"ec2: {iid} {state} -> removing its container")
+                podman.remove(container.name)
+            elif state in ("stopping", "stopped") and container.state == "running":
+                self.log(f"ec2: {iid} {state} -> stopping its container")
+                podman.run("stop", "-t", "10", container.name, check=False)
+            elif state in ("pending", "running") and container.state != "running":
+                podman.run("start", container.name, check=False)
+        for iid, inst in instances.items():
+            if inst["State"]["Name"] not in ("pending", "running") or iid in containers:
+                continue
+            image = self.local_image_for(inst["ImageId"])
+            if image is None or not podman.image_exists(image):
+                if iid not in self._warned:
+                    self._warned.add(iid)
+                    self.log(
+                        f"ec2: {iid} cannot boot: AMI {inst['ImageId']} has no usable "
+                        f"'{LOCAL_IMAGE_TAG}' tag (got {image!r})"
+                    )
+                continue
+            self.start_container(iid, inst, image)
+        return instances
+
+    def start_container(self, iid: str, inst: dict[str, Any], image: str) -> None:
+        if podman.container_exists(iid):
+            raise TwinError(
+                f"a container named {iid} already exists but is not part of this twin: "
+                f"remove it (`podman rm -f {iid}`) and run again."
+            )
+        hostname = (inst.get("PrivateDnsName") or iid).split(".")[0] or iid
+        args = [
+            "run",
+            "-d",
+            "--name",
+            iid,
+            "--hostname",
+            hostname,
+            "--network",
+            self.layout.network,
+            "--label",
+            self.layout.label,
+            "--label",
+            "gearlift.kind=ec2",
+            "--label",
+            f"gearlift.instance-id={iid}",
+            "--label",
+            f"gearlift.ami={inst['ImageId']}",
+            *podman.RUN_FIX_ARGS,
+            "--systemd",
+            "always",
+            "-v",
+            f"{self.layout.aws_dir}:/root/.aws:ro",
+            "-v",
+            f"{self.layout.aws_dir}:/etc/gearlift-twin/aws:ro",
+            "-v",
+            f"{self.layout.dropin}:/etc/systemd/system.conf.d/50-gearlift-twin-aws.conf:ro",
+            image,
+            "/sbin/init",
+        ]
+        podman.run(*args)
+        self.launched_at[iid] = time.monotonic()
+        self.log(f"ec2: {iid} running as a container from {image}")
+
+
+class AsgController:
+    """Plays the Auto Scaling service's health/replacement loop that moto lacks."""
+
+    def __init__(self, clients: Clients, log: Log) -> None:
+        self.clients = clients
+        self.log = log
+
+    def groups(self) -> list[dict[str, Any]]:
+        return _paginate(self.clients("autoscaling"), "describe_auto_scaling_groups", "AutoScalingGroups")
+
+    def reconcile(
+        self,
+        instances: dict[str, dict[str, Any]],
+        unhealthy_targets: set[str],
+        launched_at: dict[str, float],
+    ) -> None:
+        asg = self.clients("autoscaling")
+        for group in self.groups():
+            grace = float(group.get("HealthCheckGracePeriod", 0) or 0)
+            elb_checks = group.get("HealthCheckType") == "ELB"
+            for member in group.get("Instances", []):
+                iid = member["InstanceId"]
+                state = instances.get(iid, {}).get("State", {}).get("Name", "terminated")
+                reason = None
+                if state in ("terminated", "shutting-down", "stopped", "stopping"):
+                    reason = f"EC2 state {state}"
+                elif (
+                    elb_checks
+                    and iid in unhealthy_targets
+                    and time.monotonic() - launched_at.get(iid, 0.0) > grace
+                ):
+                    reason = "ELB health check failed"
+                if reason is None:
+                    continue
+                self.log(f"autoscaling: {group['AutoScalingGroupName']}: replacing {iid} ({reason})")
+                asg.set_instance_health(InstanceId=iid, HealthStatus="Unhealthy")
+                asg.terminate_instance_in_auto_scaling_group(
+                    InstanceId=iid, ShouldDecrementDesiredCapacity=False
+                )
+            self._sync_target_groups(group["AutoScalingGroupName"])
+
+    def _sync_target_groups(self, name: str) -> None:
+        asg = self.clients("autoscaling")
+        elbv2 = self.clients("elbv2")
+        group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+        members = {m["InstanceId"] for m in group.get("Instances", [])}
+        for tg_arn in group.get("TargetGroupARNs", []):
+            tg = elbv2.describe_target_groups(TargetGroupArns=[tg_arn])["TargetGroups"][0]
+            registered = {
+                d["Target"]["Id"]
+                for d in elbv2.describe_target_health(TargetGroupArn=tg_arn)["TargetHealthDescriptions"]
+            }
+            add = sorted(members - registered)
+            gone = sorted(registered - members)
+            if add:
+                elbv2.register_targets(
+                    TargetGroupArn=tg_arn, Targets=[{"Id": i, "Port": tg["Port"]} for i in add]
+                )
+            if gone:
+                elbv2.deregister_targets(TargetGroupArn=tg_arn, Targets=[{"Id": i} for i in gone])
+
+
+MARIADB_CNF = """[mysqld]
+# Written by the gearlift twin: this container stands in for an RDS instance.
+bind-address = 0.0.0.0
+server_id = {server_id}
+log_bin = mysql-bin
+binlog_format = ROW
+character_set_server = utf8mb4
+collation_server = utf8mb4_unicode_ci
+ssl_cert = /etc/mysql/twin-tls/server.crt
+ssl_key = /etc/mysql/twin-tls/server.key
+ssl_ca = /etc/mysql/twin-tls/ca.crt
+{extra}
+"""
+
+
+class RdsReconciler:
+    def __init__(self, layout: TwinLayout, clients: Clients, log: Log, image: str, tls_dir: Path) -> None:
+        self.layout = layout
+        self.clients = clients
+        self.log = log
+        self.image = image
+        self.tls_dir = tls_dir
+        self.ready: dict[str, dict[str, Any]] = {}
+
+    def container_name(self, db_id: str) -> str:
+        return f"{self.layout.prefix}-rds-{db_id}"
+
+    def reconcile(self) -> dict[str, dict[str, Any]]:
+        dbs = {d["DBInstanceIdentifier"]: d for d in _paginate(self.clients("rds"), "describe_db_instances", "DBInstances")}
+        containers = {
+            c.labels.get("gearlift.db-id", ""): c
+            for c in podman.list_containers(self.layout.label)
+            if c.labels.get("gearlift.kind") == "rds"
+        }
+        for db_id, container in containers.items():
+            if db_id not in dbs:
+                self.log(f"rds: {db_id} deleted -> removing its MariaDB")
+                podman.remove(container.name)
+                self.ready.pop(db_id, None)
+        for db_id, db in dbs.items():
+            if db_id not in containers:
+                self.start(db_id, db)
+            if db_id not in self.ready:
+                self.bootstrap(db_id, db)
+        return self.ready
+
+    def _param_overrides(self, db: dict[str, Any]) -> str:
+        lines = []
+        rds = self.clients("rds")
+        for group in db.get("DBParameterGroups", []):
+            name = group["DBParameterGroupName"]
+            if name.startswith("default."):
+                continue
+            params = _paginate(rds, "describe_db_parameters", "Parameters", DBParameterGroupName=name)
+            for p in params:
+                if p.get("ParameterName") == "require_secure_transport" and p.get("ParameterValue"):
+                    value = "ON" if str(p["ParameterValue"]).lower() in ("1", "on", "true") else "OFF"
+                    lines.append(f"require_secure_transport = {value}")
+        return "\n".join(lines)
+
+    def start(self, db_id: str, db: dict[str, Any]) -> None:
+        name = self.container_name(db_id)
+        if podman.container_exists(name):
+            raise TwinError(
+                f"a container named {name} already exists but is not part of this twin: "
+                f"remove it (`podman rm -f {name}`) and run again."
+            )
+        endpoint = db.get("Endpoint", {}).get("Address")
+        if not endpoint:
+            raise TwinError(f"rds: {db_id} has no endpoint address in the control plane")
+        server_id = int(hashlib.sha256(db_id.encode()).hexdigest()[:6], 16) % 4000000 + 1
+        cnf = self.layout.state_dir / f"rds-{db_id}.cnf"
+        cnf.write_text(MARIADB_CNF.format(server_id=server_id, extra=self._param_overrides(db)), encoding="utf-8")
+        podman.run(
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--hostname",
+            f"rds-{db_id}",
+            "--network",
+            self.layout.network,
+            "--network-alias",
+            endpoint,
+            "--label",
+            self.layout.label,
+            "--label",
+            "gearlift.kind=rds",
+            "--label",
+            f"gearlift.db-id={db_id}",
+            *podman.RUN_FIX_ARGS,
+            "--systemd",
+            "always",
+            "-v",
+            f"{cnf}:/etc/mysql/mariadb.conf.d/99-gearlift-twin.cnf:ro",
+            "-v",
+            f"{self.tls_dir}:/etc/mysql/twin-tls:ro",
+            self.image,
+            "/sbin/init",
+        )
+        self.log(f"rds: {db_id} running as MariaDB, reachable as {endpoint}:3306 on the twin network")
+
+    def _master_password(self, db: dict[str, Any]) -> str:
+        secret = db.get("MasterUserSecret", {}).get("SecretArn")
+        if secret:
+            value = self.clients("secretsmanager").get_secret_value(SecretId=secret)["SecretString"]
+            return str(json.loads(value)["password"])
+        raise TwinError(
+            f"rds: {db['DBInstanceIdentifier']} has no RDS-managed master secret "
+            "(ManageMasterUserPassword). gearlift keeps the master password in Secrets Manager, "
+            "never in the inventory, and the rehearsal can only set up MariaDB from that secret."
+        )
+
+    def bootstrap(self, db_id: str, db: dict[str, Any]) -> None:
+        name = self.container_name(db_id)
+        deadline = time.monotonic() + 120
+        while True:
+            ping = podman.exec_(name, "mariadb-admin", "--protocol=socket", "ping", check=False, timeout=20)
+            if ping.returncode == 0:
+                break
+            if time.monotonic() > deadline:
+                raise TwinError(f"rds: MariaDB for {db_id} did not come up in 120 s: {ping.stderr.strip()}")
+            time.sleep(1)
+        user = db.get("MasterUsername", "admin")
+        password = self._master_password(db)
+        dbname = db.get("DBName")
+        esc_pw = password.replace("\\", "\\\\").replace("'", "\\'")
+        sql = [
+            f"CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY '{esc_pw}';",
+            f"ALTER USER '{user}'@'%' IDENTIFIED BY '{esc_pw}';",
+            f"GRANT ALL PRIVILEGES ON *.* TO '{user}'@'%' WITH GRANT OPTION;",
+        ]
+        if dbname:
+            sql.append(f"CREATE DATABASE IF NOT EXISTS `{dbname}` CHARACTER SET utf8mb4;")
+        sql.append("FLUSH PRIVILEGES;")
+        podman.run("exec", "-i", name, "mariadb", "--protocol=socket", input_bytes="\n".join(sql).encode())
+        self.ready[db_id] = {
+            "endpoint": db["Endpoint"]["Address"],
+            "port": 3306,
+            "container": name,
+            "master_username": user,
+            "db_name": dbname,
+        }
+        self.log(f"rds: {db_id} accepts logins for {user}")
+
+
+HAPROXY_HEAD = """# Written by the gearlift twin: this HAProxy stands in for ALB {name}.
+global
+    log stdout format raw local0 warning
+    stats socket {sock} mode 600 level admin
+    ssl-default-bind-options ssl-min-ver TLSv1.2
+defaults
+    mode http
+    timeout connect 3s
+    timeout client 30s
+    timeout server 30s
+    timeout http-request 10s
+    option http-server-close
+    option forwardfor
+    retries 2
+    option redispatch
+"""
+
+
+class AlbReconciler:
+    def __init__(self, layout: TwinLayout, clients: Clients, log: Log, cert_pem: Path, endpoints: Endpoints) -> None:
+        self.layout = layout
+        self.clients = clients
+        self.log = log
+        self.cert_pem = cert_pem
+        self.endpoints = endpoints
+        self._cfg_hash: dict[str, str] = {}
+
+    def _files(self, lb_name: str) -> tuple[Path, Path, Path]:
+        base = self.layout.state_dir / f"haproxy-{lb_name}"
+        return base.with_suffix(".cfg"), base.with_suffix(".pid"), base.with_suffix(".sock")
+
+    def render(self, lb: dict[str, Any], addresses: dict[str, str]) -> str:
+        elbv2 = self.clients("elbv2")
+        name = lb["LoadBalancerName"]
+        cfg, _, sock = self._files(name)
+        ports = self.endpoints.load_balancers.setdefault(name, {})
+        out = [HAPROXY_HEAD.format(name=name, sock=sock)]
+        listeners = _paginate(elbv2, "describe_listeners", "Listeners", LoadBalancerArn=lb["LoadBalancerArn"])
+        backends: dict[str, dict[str, Any]] = {}
+        for listener in sorted(listeners, key=lambda x: x["Port"]):
+            lport = str(listener["Port"])
+            if lport not in ports:
+                ports[lport] = free_port()
+            bind = f"127.0.0.1:{ports[lport]}"
+            if listener["Protocol"] == "HTTPS":
+                bind += f" ssl crt {self.cert_pem}"
+            out.append(f"frontend l{lport}\n    bind {bind}")
+            out.append("    http-request set-header X-Forwarded-Proto " + listener["Protocol"].lower())
+            out.append(f"    http-request set-header X-Forwarded-Port {lport}")
+            for action in sorted(listener.get("DefaultActions", []), key=lambda a: a.get("Order", 0)):
+                kind = action["Type"]
+                if kind == "redirect":
+                    cfgr = action.get("RedirectConfig", {})
+                    scheme = cfgr.get("Protocol", "#{protocol}").lower()
+                    code = cfgr.get("StatusCode", "HTTP_301").replace("HTTP_", "")
+                    target_port = cfgr.get("Port", "#{port}")
+                    local = ports.get(str(target_port)) if target_port.isdigit() else None
+                    location = f"{scheme}://%[req.hdr(host),field(1,:)]" + (f":{local}" if local else "")
+                    out.append(f"    http-request redirect location {location}%[capture.req.uri] code {code}")
+                    break
+                if kind == "fixed-response":
+                    fixed = action.get("FixedResponseConfig", {})
+                    out.append(f"    http-request return status {fixed.get('StatusCode', '503')}")
+                    break
+                if kind == "forward":
+                    arns = [action["TargetGroupArn"]] if action.get("TargetGroupArn") else [
+                        t["TargetGroupArn"] for t in action.get("ForwardConfig", {}).get("TargetGroups", [])
+                    ]
+                    for arn in arns:
+                        backends[arn] = {}
+                    out.append(f"    default_backend {_backend_id(arns[0])}" if arns else "")
+                    break
+        for arn in backends:
+            tg = elbv2.describe_target_groups(TargetGroupArns=[arn])["TargetGroups"][0]
+            targets = elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+            path = tg.get("HealthCheckPath", "/")
+            matcher = tg.get("Matcher", {}).get("HttpCode", "200")
+            interval = int(tg.get("HealthCheckIntervalSeconds", 30))
+            rise = int(tg.get("HealthyThresholdCount", 5))
+            fall = int(tg.get("UnhealthyThresholdCount", 2))
+            timeout = int(tg.get("HealthCheckTimeoutSeconds", 5))
+            hc_port = tg.get("HealthCheckPort", "traffic-port")
+            out.append(f"backend {_backend_id(arn)}\n    # {tg['TargetGroupName']}")
+            out.append("    balance roundrobin")
+            out.append(f"    timeout check {timeout}s")
+            out.append(f"    option httpchk GET {path}")
+            out.append(f"    http-check expect rstatus ^({'|'.join(_expand_codes(matcher))})$")
+            for desc in sorted(targets, key=lambda d: d["Target"]["Id"]):
+                iid = desc["Target"]["Id"]
+                port = desc["Target"].get("Port", tg["Port"])
+                ip = addresses.get(iid)
+                if ip is None:
+                    continue
+                check_port = "" if hc_port == "traffic-port" else f" port {hc_port}"
+                out.append(
+                    f"    server {iid} {ip}:{port} check inter {interval}s rise {rise} fall {fall}{check_port}"
+                )
+        text = "\n".join(line for line in out if line) + "\n"
+        cfg.write_text(text, encoding="utf-8")
+        return text
+
+    def _running_pid(self, pidfile: Path) -> int | None:
+        try:
+            pid = int(pidfile.read_text().split()[0])
+            os.kill(pid, 0)
+        except (OSError, ValueError, IndexError):
+            return None
+        return pid
+
+    def reconcile(self, addresses: dict[str, str]) -> None:
+        elbv2 = self.clients("elbv2")
+        lbs = [lb for lb in _paginate(elbv2, "describe_load_balancers", "LoadBalancers") if lb.get("Type") == "application"]
+        names = {lb["LoadBalancerName"] for lb in lbs}
+        for name in list(self.endpoints.load_balancers):
+            if name not in names:
+                self.stop(name)
+        for lb in lbs:
+            name = lb["LoadBalancerName"]
+            text = self.render(lb, addresses)
+            digest = hashlib.sha256(text.encode()).hexdigest()
+            cfg, pidfile, _ = self._files(name)
+            pid = self._running_pid(pidfile)
+            if pid is not None and self._cfg_hash.get(name) == digest:
+                continue
+            check = subprocess.run(["haproxy", "-c", "-q", "-f", str(cfg)], capture_output=True, text=True, check=False)
+            if check.returncode != 0:
+                raise TwinError(f"alb: HAProxy config for {name} is invalid: {check.stderr.strip() or check.stdout.strip()}")
+            cmd = ["haproxy", "-D", "-p", str(pidfile), "-f", str(cfg)]
+            if pid is not None:
+                cmd += ["-sf", str(pid)]
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            if proc.returncode != 0:
+                raise TwinError(f"alb: HAProxy for {name} failed to start: {proc.stderr.strip()}")
+            self._cfg_hash[name] = digest
+            ports = ", ".join(f"{k}->127.0.0.1:{v}" for k, v in sorted(self.endpoints.load_balancers[name].items()))
+            self.log(f"alb: {name} {'reloaded' if pid else 'serving'} on {ports}")
+
+    def _show_stat(self, lb_name: str) -> dict[str, str]:
+        """Server name -> status (UP, DOWN, ...) from HAProxy's stats socket."""
+        _, _, sock = self._files(lb_name)
+        states: dict[str, str] = {}
+        if not sock.exists():
+            return states
+        data = b""
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+                conn.settimeout(2)
+                conn.connect(str(sock))
+                conn.sendall(b"show stat\n")
+                while chunk := conn.recv(65536):
+                    data += chunk
+        except OSError:
+            return states
+        for line in data.decode().splitlines():
+            fields = line.split(",")
+            if len(fields) > 17 and fields[1].startswith("i-"):
+                states[fields[1]] = fields[17]
+        return states
+
+    def server_states(self, lb_name: str) -> dict[str, str]:
+        return self._show_stat(lb_name)
+
+    def unhealthy_targets(self) -> set[str]:
+        """Targets HAProxy has marked DOWN (its health checks stand in for the ALB's)."""
+        return {
+            iid
+            for name in self.endpoints.load_balancers
+            for iid, status in self._show_stat(name).items()
+            if status.startswith("DOWN")
+        }
+
+    def stop(self, name: str) -> None:
+        _, pidfile, _ = self._files(name)
+        pid = self._running_pid(pidfile)
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and self._running_pid(pidfile) is not None:
+                time.sleep(0.1)
+            if self._running_pid(pidfile) is not None:
+                os.kill(pid, signal.SIGKILL)
+        pidfile.unlink(missing_ok=True)
+        self.endpoints.load_balancers.pop(name, None)
+        self._cfg_hash.pop(name, None)
+        self.log(f"alb: {name} stopped")
+
+    def stop_all(self) -> None:
+        for name in list(self.endpoints.load_balancers):
+            self.stop(name)

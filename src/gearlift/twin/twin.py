@@ -1,0 +1,372 @@
+"""The rehearsal twin's lifecycle: preflight, up, reconcile loop, down.
+
+Everything the twin starts carries its prefix (container label
+`gearlift.twin=<prefix>`, network name, state directory) so teardown and the
+stale-state checks find exactly what belongs to it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gearlift.twin import images, podman
+from gearlift.twin.awsclients import DUMMY_KEY_ID, DUMMY_SECRET, Clients
+from gearlift.twin.controlplane import MotoControlPlane
+from gearlift.twin.errors import TwinError
+from gearlift.twin.netutil import free_port
+from gearlift.twin.reconcile import (
+    LOCAL_IMAGE_TAG,
+    AlbReconciler,
+    AsgController,
+    Ec2Reconciler,
+    Endpoints,
+    RdsReconciler,
+    TwinLayout,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+# Canonical's account: the twin makes the emulator's stock Ubuntu AMIs boot
+# the local Debian 12 stand-in image (Ubuntu's archive is not reachable here).
+CANONICAL_OWNER = "099720109477"
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class TwinConfig:
+    prefix: str = "gearlift-twin"
+    state_dir: Path = field(default_factory=lambda: REPO_ROOT / ".twin")
+    subnet: str = "10.89.77.0/24"
+    region: str = "us-east-1"
+    moto_port: int | None = None
+    interval: float = 2.0
+
+    def layout(self) -> TwinLayout:
+        net = ipaddress.ip_network(self.subnet)
+        gateway = str(next(net.hosts()))
+        return TwinLayout(
+            prefix=self.prefix,
+            state_dir=self.state_dir,
+            network=self.prefix,
+            subnet=self.subnet,
+            gateway=gateway,
+            region=self.region,
+        )
+
+
+class Twin:
+    def __init__(self, config: TwinConfig | None = None, log: Log | None = None) -> None:
+        self.config = config or TwinConfig()
+        self.layout = self.config.layout()
+        self._t0 = time.monotonic()
+        self._log = log
+        self.endpoints = Endpoints()
+        self.moto: MotoControlPlane | None = None
+        self.clients: Clients | None = None
+        self.ec2: Ec2Reconciler | None = None
+        self.asg: AsgController | None = None
+        self.rds: RdsReconciler | None = None
+        self.alb: AlbReconciler | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.error: BaseException | None = None
+        self.anchor = f"{self.config.prefix}-anchor"
+
+    # ------------------------------------------------------------------ utils
+    def log(self, message: str) -> None:
+        line = f"[{time.monotonic() - self._t0:7.1f}s] twin: {message}"
+        if self._log is not None:
+            self._log(line)
+        else:
+            print(line, flush=True)
+
+    @property
+    def aws_env(self) -> dict[str, str]:
+        """What the controller's Ansible run gets: the standard AWS SDK settings."""
+        assert self.moto is not None
+        return {
+            "AWS_ENDPOINT_URL": self.moto.url,
+            "AWS_ACCESS_KEY_ID": DUMMY_KEY_ID,
+            "AWS_SECRET_ACCESS_KEY": DUMMY_SECRET,
+            "AWS_REGION": self.config.region,
+            "AWS_DEFAULT_REGION": self.config.region,
+        }
+
+    # -------------------------------------------------------------- preflight
+    def preflight(self) -> None:
+        """Refuse to start on bad ground, before anything is created."""
+        podman.check_runtime_config()
+        for tool, package in (("haproxy", "haproxy"), ("openssl", "openssl")):
+            if shutil.which(tool) is None:
+                raise TwinError(f"{tool} is not installed: run ./scripts/bootstrap (or `apt-get install {package}`).")
+        stale = podman.list_containers(self.layout.label)
+        if stale:
+            names = ", ".join(sorted(c.name for c in stale))
+            raise TwinError(
+                f"containers of an earlier twin '{self.config.prefix}' are still there ({names}). "
+                "Run `gearlift twin clean` to remove them, then try again."
+            )
+        for name in (self.anchor,):
+            if podman.container_exists(name):
+                raise TwinError(f"a container named {name} already exists: remove it (`podman rm -f {name}`).")
+        if podman.network_exists(self.layout.network):
+            raise TwinError(
+                f"a podman network named {self.layout.network} already exists (left by an earlier run?). "
+                f"Run `gearlift twin clean` or `podman network rm {self.layout.network}`."
+            )
+        pidfile = self.layout.state_dir / "moto.pid"
+        if pidfile.exists():
+            try:
+                pid = int(pidfile.read_text().strip())
+                os.kill(pid, 0)
+            except (ValueError, OSError):
+                pidfile.unlink(missing_ok=True)
+            else:
+                raise TwinError(
+                    f"the AWS emulator of an earlier twin still runs (pid {pid}); run `gearlift twin clean`."
+                )
+        if self.config.moto_port is not None:
+            from gearlift.twin.netutil import require_free
+
+            require_free(self.config.moto_port, "AWS emulator (moto)")
+
+    # --------------------------------------------------------------------- up
+    def up(self) -> None:
+        self.preflight()
+        try:
+            self._up()
+        except BaseException:
+            self.down()
+            raise
+
+    def _up(self) -> None:
+        layout = self.layout
+        layout.state_dir.mkdir(parents=True, exist_ok=True)
+        base = images.ensure_base_image(self.log)
+        mariadb_image = images.ensure_mariadb_image(self.log)
+        self._tls_material()
+        podman.run(
+            "network",
+            "create",
+            "--subnet",
+            layout.subnet,
+            "--gateway",
+            layout.gateway,
+            "--label",
+            layout.label,
+            layout.network,
+        )
+        # The bridge and its gateway address exist only while a container is
+        # attached: an idle anchor keeps them up for the emulator to bind.
+        podman.run(
+            "run", "-d", "--name", self.anchor, "--network", layout.network, "--label", layout.label,
+            *podman.RUN_FIX_ARGS, base, "sleep", "infinity",
+        )
+        port = self.config.moto_port or free_port()
+        self.moto = MotoControlPlane(layout.state_dir, ["127.0.0.1", layout.gateway], port)
+        self.moto.start()
+        self.moto.reset()
+        self.endpoints.moto = self.moto.url
+        self.endpoints.moto_internal = self.moto.url_for(layout.gateway)
+        self.log(f"AWS emulator up on {self.moto.url} and {self.endpoints.moto_internal} (pid {self.moto.proc.pid if self.moto.proc else '?'})")
+        self._write_host_aws_config()
+        self.clients = Clients(self.moto.url, self.config.region)
+        self._map_stock_amis(base)
+        self.ec2 = Ec2Reconciler(layout, self.clients, self.log)
+        self.asg = AsgController(self.clients, self.log)
+        self.rds = RdsReconciler(layout, self.clients, self.log, mariadb_image, layout.state_dir / "tls-db")
+        self.alb = AlbReconciler(layout, self.clients, self.log, layout.state_dir / "tls-alb" / "alb.pem", self.endpoints)
+        self.endpoints.save(layout.endpoints_file)
+
+    def _tls_material(self) -> None:
+        """A throw-away CA for the twin: MariaDB's server cert and the ALB's listener cert."""
+        root = self.layout.state_dir
+        for sub in ("tls-db", "tls-alb"):
+            (root / sub).mkdir(exist_ok=True)
+        ca_key, ca_crt = root / "tls-db" / "ca.key", root / "tls-db" / "ca.crt"
+
+        def ossl(*args: str) -> None:
+            subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+        ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=gearlift-twin-ca",
+             "-keyout", str(ca_key), "-out", str(ca_crt))
+        for name, cn, sub in (("server", "*.rds.amazonaws.com", "tls-db"), ("alb", "localhost", "tls-alb")):
+            key, csr, crt = root / sub / f"{name}.key", root / sub / f"{name}.csr", root / sub / f"{name}.crt"
+            ossl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={cn}", "-keyout", str(key), "-out", str(csr))
+            ext = root / sub / f"{name}.ext"
+            ext.write_text(f"subjectAltName=DNS:{cn},DNS:localhost,IP:127.0.0.1\n", encoding="utf-8")
+            ossl("x509", "-req", "-in", str(csr), "-CA", str(ca_crt), "-CAkey", str(ca_key), "-CAcreateserial",
+                 "-days", "2", "-out", str(crt), "-extfile", str(ext))
+            csr.unlink()
+        (root / "tls-alb" / "alb.pem").write_bytes(
+            (root / "tls-alb" / "alb.crt").read_bytes() + (root / "tls-alb" / "alb.key").read_bytes()
+        )
+        shutil.copy(ca_crt, root / "tls-alb" / "ca.crt")
+        # MariaDB (uid mysql in the container) must read its key.
+        for path in (root / "tls-db").iterdir():
+            path.chmod(0o644 if path.suffix != ".key" or path.name == "server.key" else 0o600)
+        ca_key.unlink()
+
+    def _write_host_aws_config(self) -> None:
+        """Endpoint + dummy credentials for the container hosts, as standard SDK files.
+
+        Mounted read-only at /root/.aws and /etc/gearlift-twin/aws, and named in
+        a systemd DefaultEnvironment drop-in so every service finds them: the
+        same code that uses an instance role on EC2 runs unchanged here.
+        """
+        assert self.moto is not None
+        aws = self.layout.aws_dir
+        aws.mkdir(parents=True, exist_ok=True)
+        internal = self.moto.url_for(self.layout.gateway)
+        (aws / "config").write_text(
+            f"[default]\nregion = {self.config.region}\nendpoint_url = {internal}\n", encoding="utf-8"
+        )
+        (aws / "credentials").write_text(
+            f"[default]\naws_access_key_id = {DUMMY_KEY_ID}\naws_secret_access_key = {DUMMY_SECRET}\n",
+            encoding="utf-8",
+        )
+        self.layout.dropin.write_text(
+            "[Manager]\nDefaultEnvironment="
+            "AWS_CONFIG_FILE=/etc/gearlift-twin/aws/config "
+            "AWS_SHARED_CREDENTIALS_FILE=/etc/gearlift-twin/aws/credentials "
+            f"AWS_REGION={self.config.region} AWS_DEFAULT_REGION={self.config.region}\n",
+            encoding="utf-8",
+        )
+
+    def _map_stock_amis(self, base_image: str) -> None:
+        assert self.clients is not None
+        ec2 = self.clients("ec2")
+        stock = ec2.describe_images(
+            Owners=[CANONICAL_OWNER], Filters=[{"Name": "name", "Values": ["ubuntu/images/*"]}]
+        )["Images"]
+        ids = [img["ImageId"] for img in stock]
+        if ids:
+            ec2.create_tags(Resources=ids, Tags=[{"Key": LOCAL_IMAGE_TAG, "Value": base_image}])
+        self.log(f"{len(ids)} stock Ubuntu AMIs boot the local image {base_image}")
+
+    # -------------------------------------------------------------- reconcile
+    def reconcile_once(self) -> None:
+        assert self.ec2 and self.asg and self.rds and self.alb
+        with self._lock:
+            instances = self.ec2.reconcile()
+            addresses = self.addresses()
+            self.asg.reconcile(instances, self.alb.unhealthy_targets(), self.ec2.launched_at)
+            instances = self.ec2.reconcile()
+            addresses = self.addresses()
+            self.endpoints.databases = dict(self.rds.reconcile())
+            self.alb.reconcile(addresses)
+            self.endpoints.save(self.layout.endpoints_file)
+
+    def addresses(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for container in podman.list_containers(self.layout.label):
+            iid = container.labels.get("gearlift.instance-id")
+            if iid and container.state == "running":
+                ip = podman.container_ip(container.name, self.layout.network)
+                if ip:
+                    out[iid] = ip
+        return out
+
+    def start_loop(self) -> None:
+        def loop() -> None:
+            while not self._stop.is_set():
+                try:
+                    self.reconcile_once()
+                except TwinError as exc:
+                    self.error = exc
+                    self.log(f"reconcile stopped: {exc}")
+                    return
+                except Exception as exc:  # keep the loop alive through API hiccups
+                    self.log(f"reconcile error (retrying): {exc!r}")
+                self._stop.wait(self.config.interval)
+
+        self._thread = threading.Thread(target=loop, name="twin-reconcile", daemon=True)
+        self._thread.start()
+
+    def stop_loop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=120)
+            self._thread = None
+        self._stop = threading.Event()
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
+        """Reconcile until predicate() holds; bounded in time."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._thread is None:
+                self.reconcile_once()
+            if predicate():
+                return
+            time.sleep(0.5)
+        raise TwinError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+    # ------------------------------------------------------------------- down
+    def down(self) -> None:
+        self.stop_loop()
+        if self.alb is not None:
+            self.alb.stop_all()
+        clean(self.config, self.log)
+        if self.moto is not None:
+            self.moto.stop()
+            self.moto = None
+
+    def __enter__(self) -> Twin:
+        self.up()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.down()
+
+    def summary(self) -> dict[str, Any]:
+        return json.loads(self.layout.endpoints_file.read_text(encoding="utf-8"))
+
+
+def clean(config: TwinConfig, log: Log | None = None) -> list[str]:
+    """Remove everything a twin with this prefix left: containers, network, processes."""
+    layout = config.layout()
+    removed: list[str] = []
+    for container in podman.list_containers(layout.label):
+        podman.remove(container.name)
+        removed.append(f"container {container.name}")
+    if podman.container_exists(f"{config.prefix}-anchor"):
+        podman.remove(f"{config.prefix}-anchor")
+        removed.append(f"container {config.prefix}-anchor")
+    if podman.network_exists(layout.network):
+        podman.run("network", "rm", "-f", layout.network, check=False)
+        removed.append(f"network {layout.network}")
+    if layout.state_dir.exists():
+        from gearlift.twin.controlplane import _terminate
+
+        for pidfile in sorted(layout.state_dir.glob("*.pid")):
+            try:
+                pid = int(pidfile.read_text().split()[0])
+            except (ValueError, IndexError):
+                pid = 0
+            if pid > 0 and _alive(pid):
+                _terminate(pid, None)
+                removed.append(f"process {pid} ({pidfile.stem})")
+            pidfile.unlink(missing_ok=True)
+    if log is not None:
+        for item in removed:
+            log(f"removed {item}")
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
