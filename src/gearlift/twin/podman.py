@@ -63,8 +63,7 @@ def run(
         raise TwinError(f"podman {' '.join(args[:3])} did not finish in {timeout:.0f} s") from exc
     if check and proc.returncode != 0:
         raise TwinError(
-            f"podman {' '.join(args[:4])} failed (exit {proc.returncode}): "
-            f"{proc.stderr.strip() or proc.stdout.strip()}"
+            f"podman {' '.join(args[:4])} failed (exit {proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}"
         )
     return proc
 
@@ -116,8 +115,8 @@ def exec_(name: str, *cmd: str, check: bool = True, timeout: float = 300) -> sub
     return run("exec", name, *cmd, check=check, timeout=timeout)
 
 
-def remove(name: str) -> None:
-    run("rm", "-f", "-t", "5", name, check=False)
+def remove(name: str, stop_timeout: int = 5) -> None:
+    run("rm", "-f", "-t", str(stop_timeout), name, check=False)
 
 
 def check_runtime_config() -> None:

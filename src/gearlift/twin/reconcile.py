@@ -239,19 +239,13 @@ class AsgController:
                 reason = None
                 if state in ("terminated", "shutting-down", "stopped", "stopping"):
                     reason = f"EC2 state {state}"
-                elif (
-                    elb_checks
-                    and iid in unhealthy_targets
-                    and time.monotonic() - launched_at.get(iid, 0.0) > grace
-                ):
+                elif elb_checks and iid in unhealthy_targets and time.monotonic() - launched_at.get(iid, 0.0) > grace:
                     reason = "ELB health check failed"
                 if reason is None:
                     continue
                 self.log(f"autoscaling: {group['AutoScalingGroupName']}: replacing {iid} ({reason})")
                 asg.set_instance_health(InstanceId=iid, HealthStatus="Unhealthy")
-                asg.terminate_instance_in_auto_scaling_group(
-                    InstanceId=iid, ShouldDecrementDesiredCapacity=False
-                )
+                asg.terminate_instance_in_auto_scaling_group(InstanceId=iid, ShouldDecrementDesiredCapacity=False)
             self._sync_target_groups(group["AutoScalingGroupName"])
 
     def _sync_target_groups(self, name: str) -> None:
@@ -268,9 +262,7 @@ class AsgController:
             add = sorted(members - registered)
             gone = sorted(registered - members)
             if add:
-                elbv2.register_targets(
-                    TargetGroupArn=tg_arn, Targets=[{"Id": i, "Port": tg["Port"]} for i in add]
-                )
+                elbv2.register_targets(TargetGroupArn=tg_arn, Targets=[{"Id": i, "Port": tg["Port"]} for i in add])
             if gone:
                 elbv2.deregister_targets(TargetGroupArn=tg_arn, Targets=[{"Id": i} for i in gone])
 
@@ -303,7 +295,9 @@ class RdsReconciler:
         return f"{self.layout.prefix}-rds-{db_id}"
 
     def reconcile(self) -> dict[str, dict[str, Any]]:
-        dbs = {d["DBInstanceIdentifier"]: d for d in _paginate(self.clients("rds"), "describe_db_instances", "DBInstances")}
+        dbs = {
+            d["DBInstanceIdentifier"]: d for d in _paginate(self.clients("rds"), "describe_db_instances", "DBInstances")
+        }
         containers = {
             c.labels.get("gearlift.db-id", ""): c
             for c in podman.list_containers(self.layout.label)
@@ -486,9 +480,11 @@ class AlbReconciler:
                     out.append(f"    http-request return status {fixed.get('StatusCode', '503')}")
                     break
                 if kind == "forward":
-                    arns = [action["TargetGroupArn"]] if action.get("TargetGroupArn") else [
-                        t["TargetGroupArn"] for t in action.get("ForwardConfig", {}).get("TargetGroups", [])
-                    ]
+                    arns = (
+                        [action["TargetGroupArn"]]
+                        if action.get("TargetGroupArn")
+                        else [t["TargetGroupArn"] for t in action.get("ForwardConfig", {}).get("TargetGroups", [])]
+                    )
                     for arn in arns:
                         backends[arn] = {}
                     out.append(f"    default_backend {_backend_id(arns[0])}" if arns else "")
@@ -515,9 +511,7 @@ class AlbReconciler:
                 if ip is None:
                     continue
                 check_port = "" if hc_port == "traffic-port" else f" port {hc_port}"
-                out.append(
-                    f"    server {iid} {ip}:{port} check inter {interval}s rise {rise} fall {fall}{check_port}"
-                )
+                out.append(f"    server {iid} {ip}:{port} check inter {interval}s rise {rise} fall {fall}{check_port}")
         text = "\n".join(line for line in out if line) + "\n"
         cfg.write_text(text, encoding="utf-8")
         return text
@@ -532,7 +526,9 @@ class AlbReconciler:
 
     def reconcile(self, addresses: dict[str, str]) -> None:
         elbv2 = self.clients("elbv2")
-        lbs = [lb for lb in _paginate(elbv2, "describe_load_balancers", "LoadBalancers") if lb.get("Type") == "application"]
+        lbs = [
+            lb for lb in _paginate(elbv2, "describe_load_balancers", "LoadBalancers") if lb.get("Type") == "application"
+        ]
         names = {lb["LoadBalancerName"] for lb in lbs}
         for name in list(self.endpoints.load_balancers):
             if name not in names:
@@ -547,7 +543,9 @@ class AlbReconciler:
                 continue
             check = subprocess.run(["haproxy", "-c", "-q", "-f", str(cfg)], capture_output=True, text=True, check=False)
             if check.returncode != 0:
-                raise TwinError(f"alb: HAProxy config for {name} is invalid: {check.stderr.strip() or check.stdout.strip()}")
+                raise TwinError(
+                    f"alb: HAProxy config for {name} is invalid: {check.stderr.strip() or check.stdout.strip()}"
+                )
             cmd = ["haproxy", "-D", "-p", str(pidfile), "-f", str(cfg)]
             if pid is not None:
                 cmd += ["-sf", str(pid)]

@@ -170,8 +170,18 @@ class Twin:
         # The bridge and its gateway address exist only while a container is
         # attached: an idle anchor keeps them up for the emulator to bind.
         podman.run(
-            "run", "-d", "--name", self.anchor, "--network", layout.network, "--label", layout.label,
-            *podman.RUN_FIX_ARGS, base, "sleep", "infinity",
+            "run",
+            "-d",
+            "--name",
+            self.anchor,
+            "--network",
+            layout.network,
+            "--label",
+            layout.label,
+            *podman.RUN_FIX_ARGS,
+            base,
+            "sleep",
+            "infinity",
         )
         port = self.config.moto_port or free_port()
         self.moto = MotoControlPlane(layout.state_dir, ["127.0.0.1", layout.gateway], port)
@@ -179,14 +189,17 @@ class Twin:
         self.moto.reset()
         self.endpoints.moto = self.moto.url
         self.endpoints.moto_internal = self.moto.url_for(layout.gateway)
-        self.log(f"AWS emulator up on {self.moto.url} and {self.endpoints.moto_internal} (pid {self.moto.proc.pid if self.moto.proc else '?'})")
+        pid = self.moto.proc.pid if self.moto.proc else "?"
+        self.log(f"AWS emulator up on {self.moto.url} and {self.endpoints.moto_internal} (pid {pid})")
         self._write_host_aws_config()
         self.clients = Clients(self.moto.url, self.config.region)
         self._map_stock_amis(base)
         self.ec2 = Ec2Reconciler(layout, self.clients, self.log)
         self.asg = AsgController(self.clients, self.log)
         self.rds = RdsReconciler(layout, self.clients, self.log, mariadb_image, layout.state_dir / "tls-db")
-        self.alb = AlbReconciler(layout, self.clients, self.log, layout.state_dir / "tls-alb" / "alb.pem", self.endpoints)
+        self.alb = AlbReconciler(
+            layout, self.clients, self.log, layout.state_dir / "tls-alb" / "alb.pem", self.endpoints
+        )
         self.endpoints.save(layout.endpoints_file)
 
     def _tls_material(self) -> None:
@@ -199,15 +212,43 @@ class Twin:
         def ossl(*args: str) -> None:
             subprocess.run(["openssl", *args], check=True, capture_output=True)
 
-        ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=gearlift-twin-ca",
-             "-keyout", str(ca_key), "-out", str(ca_crt))
+        ossl(
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=gearlift-twin-ca",
+            "-keyout",
+            str(ca_key),
+            "-out",
+            str(ca_crt),
+        )
         for name, cn, sub in (("server", "*.rds.amazonaws.com", "tls-db"), ("alb", "localhost", "tls-alb")):
             key, csr, crt = root / sub / f"{name}.key", root / sub / f"{name}.csr", root / sub / f"{name}.crt"
             ossl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={cn}", "-keyout", str(key), "-out", str(csr))
             ext = root / sub / f"{name}.ext"
             ext.write_text(f"subjectAltName=DNS:{cn},DNS:localhost,IP:127.0.0.1\n", encoding="utf-8")
-            ossl("x509", "-req", "-in", str(csr), "-CA", str(ca_crt), "-CAkey", str(ca_key), "-CAcreateserial",
-                 "-days", "2", "-out", str(crt), "-extfile", str(ext))
+            ossl(
+                "x509",
+                "-req",
+                "-in",
+                str(csr),
+                "-CA",
+                str(ca_crt),
+                "-CAkey",
+                str(ca_key),
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-out",
+                str(crt),
+                "-extfile",
+                str(ext),
+            )
             csr.unlink()
         (root / "tls-alb" / "alb.pem").write_bytes(
             (root / "tls-alb" / "alb.crt").read_bytes() + (root / "tls-alb" / "alb.key").read_bytes()
@@ -330,7 +371,8 @@ class Twin:
         self.down()
 
     def summary(self) -> dict[str, Any]:
-        return json.loads(self.layout.endpoints_file.read_text(encoding="utf-8"))
+        data: dict[str, Any] = json.loads(self.layout.endpoints_file.read_text(encoding="utf-8"))
+        return data
 
 
 def clean(config: TwinConfig, log: Log | None = None) -> list[str]:
@@ -338,10 +380,10 @@ def clean(config: TwinConfig, log: Log | None = None) -> list[str]:
     layout = config.layout()
     removed: list[str] = []
     for container in podman.list_containers(layout.label):
-        podman.remove(container.name)
+        podman.remove(container.name, stop_timeout=0 if container.name.endswith("-anchor") else 5)
         removed.append(f"container {container.name}")
     if podman.container_exists(f"{config.prefix}-anchor"):
-        podman.remove(f"{config.prefix}-anchor")
+        podman.remove(f"{config.prefix}-anchor", stop_timeout=0)
         removed.append(f"container {config.prefix}-anchor")
     if podman.network_exists(layout.network):
         podman.run("network", "rm", "-f", layout.network, check=False)

@@ -1,0 +1,135 @@
+"""gearlift command line: the local rehearsal and its housekeeping."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from types import FrameType
+
+from gearlift.twin.errors import TwinError
+from gearlift.twin.twin import REPO_ROOT, Twin, TwinConfig, clean
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def cmd_rehearse(args: argparse.Namespace) -> int:
+    from gearlift.twin.runner import run_playbook
+
+    t0 = time.monotonic()
+    config = TwinConfig(moto_port=args.moto_port, region=args.region)
+    twin = Twin(config, log=_say)
+    signal.signal(signal.SIGTERM, _interrupt)
+    result = None
+    try:
+        twin.up()
+        twin.start_loop()
+        extravars = dict(kv.split("=", 1) for kv in args.extra_vars)
+        result = run_playbook(
+            REPO_ROOT,
+            args.playbook,
+            args.inventory,
+            config.state_dir / "runner",
+            twin.aws_env,
+            _say,
+            extravars=extravars,
+            tags=args.tags,
+        )
+        if twin.error is not None:
+            _say(f"twin error during the run: {twin.error}")
+    except KeyboardInterrupt:
+        _say("interrupted: tearing the twin down")
+        return 130
+    except TwinError as exc:
+        _say(f"error: {exc}")
+        return 2
+    finally:
+        summary = twin.summary() if twin.layout.endpoints_file.exists() else {}
+        twin.down()
+    totals = result.totals() if result else {}
+    _say("")
+    _say("== rehearsal summary ==")
+    _say(f"playbook : {args.playbook} ({result.status if result else 'not run'})")
+    _say(f"hosts    : {', '.join(result.hosts()) if result else '-'}")
+    _say(
+        f"tasks    : ok={totals.get('ok', 0)} changed={totals.get('changed', 0)} "
+        f"failed={totals.get('failures', 0)} unreachable={totals.get('dark', 0)} skipped={totals.get('skipped', 0)}"
+    )
+    _say(
+        f"twin     : {len(summary.get('load_balancers', {}))} load balancer(s), "
+        f"{len(summary.get('databases', {}))} database(s) at the end"
+    )
+    _say(f"time     : {time.monotonic() - t0:.1f} s (playbook {result.seconds if result else 0:.1f} s)")
+    if result and result.failures:
+        _say("failures :")
+        for line in result.failures:
+            _say(f"  - {line}")
+    ok = bool(result and result.ok and twin.error is None)
+    _say("result   : " + ("PASSED" if ok else "FAILED"))
+    return 0 if ok else 1
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    removed = clean(TwinConfig(prefix=args.prefix), log=_say)
+    _say(f"{len(removed)} item(s) removed" if removed else "nothing to clean")
+    return 0
+
+
+def cmd_images(args: argparse.Namespace) -> int:
+    from gearlift.twin import images
+
+    for name in (images.ensure_base_image(_say), images.ensure_mariadb_image(_say), images.ensure_apphost_image(_say)):
+        _say(f"ready: {name}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gearlift", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    reh = sub.add_parser("rehearse", help="run a playbook (default site.yml) against the local twin")
+    reh.add_argument("--playbook", default="site.yml")
+    reh.add_argument(
+        "--inventory",
+        action="append",
+        default=None,
+        help="inventory path relative to the repo (repeatable; default inventories/rehearsal)",
+    )
+    reh.add_argument("--region", default="us-east-1")
+    reh.add_argument("--moto-port", type=int, default=None, help="port for the AWS emulator (default: a free one)")
+    reh.add_argument("--tags", default=None)
+    reh.add_argument("-e", "--extra-vars", action="append", default=[], metavar="KEY=VALUE")
+    reh.set_defaults(func=cmd_rehearse)
+    twin = sub.add_parser("twin", help="twin housekeeping")
+    twin_sub = twin.add_subparsers(dest="twin_command", required=True)
+    cln = twin_sub.add_parser("clean", help="remove containers, network and processes an earlier twin left")
+    cln.add_argument("--prefix", default="gearlift-twin")
+    cln.set_defaults(func=cmd_clean)
+    img = twin_sub.add_parser("images", help="build the cached test-host images")
+    img.set_defaults(func=cmd_images)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "inventory", "unset") is None:
+        args.inventory = ["inventories/rehearsal"]
+    for kv in getattr(args, "extra_vars", []):
+        if "=" not in kv:
+            print(f"error: -e expects KEY=VALUE, got {kv!r}", file=sys.stderr)
+            return 2
+    try:
+        return int(args.func(args))
+    except TwinError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
