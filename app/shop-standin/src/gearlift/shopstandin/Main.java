@@ -1,0 +1,121 @@
+package gearlift.shopstandin;
+
+import com.sun.net.httpserver.HttpServer;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.SQLException;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * gearlift stand-in shop: a tiny JSON web shop used by tests and the rehearsal twin in place of
+ * the real shop artifact. See README.md next to build.sh.
+ */
+public final class Main {
+    static final String DEFAULT_ENV_FILE = "/run/gearlift/db.env";
+    private static final int POOL_SIZE = 4;
+    private static final int HTTP_THREADS = 8;
+    private static final int STOP_DELAY_S = 1;
+
+    private Main() {}
+
+    public static void main(String[] args) {
+        String bind = env("APP_BIND", "127.0.0.1");
+        int port;
+        try {
+            port = Integer.parseInt(env("APP_PORT", "8080"));
+            if (port < 1 || port > 65535) {
+                throw new NumberFormatException();
+            }
+        } catch (NumberFormatException e) {
+            Log.error("APP_PORT must be an integer 1..65535");
+            System.exit(2);
+            return;
+        }
+        Path envFile = Path.of(env("SHOP_ENV_FILE", DEFAULT_ENV_FILE));
+
+        DbPool pool;
+        try {
+            pool = new DbPool(envFile, POOL_SIZE);
+        } catch (SQLException e) {
+            Log.error("MariaDB Connector/J not found on the class path (" + e.getMessage()
+                    + "); install libmariadb-java");
+            System.exit(1);
+            return;
+        }
+        pool.refresh();
+
+        ThreadPoolExecutor executor = new ThreadPoolExecutor(
+                HTTP_THREADS, HTTP_THREADS, 60, TimeUnit.SECONDS,
+                new ArrayBlockingQueue<>(256), named("http"),
+                // When saturated the dispatcher runs the exchange itself: back-pressure, not drops.
+                new ThreadPoolExecutor.CallerRunsPolicy());
+        HttpServer server;
+        try {
+            server = HttpServer.create(new InetSocketAddress(InetAddress.getByName(bind), port), 128);
+        } catch (IOException e) {
+            Log.error("cannot listen on " + bind + ":" + port + ": " + e.getMessage());
+            System.exit(1);
+            return;
+        }
+        server.createContext("/", new ShopHandler(pool, hostname()));
+        server.setExecutor(executor);
+
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            Log.info("shutdown requested; draining for up to " + STOP_DELAY_S + "s");
+            server.stop(STOP_DELAY_S);
+            executor.shutdown();
+            try {
+                if (!executor.awaitTermination(5, TimeUnit.SECONDS)) {
+                    executor.shutdownNow();
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            pool.close();
+            Log.info("stopped");
+        }, "shutdown"));
+
+        server.start();
+        Log.info("shop-standin listening on " + bind + ":" + server.getAddress().getPort()
+                + " (Connector/J " + pool.driverVersion() + ", env file " + envFile + ")");
+    }
+
+    private static String env(String key, String dflt) {
+        String v = System.getenv(key);
+        return v == null || v.isBlank() ? dflt : v.strip();
+    }
+
+    private static ThreadFactory named(String prefix) {
+        AtomicInteger n = new AtomicInteger();
+        return r -> {
+            Thread t = new Thread(r, prefix + "-" + n.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        };
+    }
+
+    /** The kernel's host name; avoids a DNS lookup (InetAddress.getLocalHost) when possible. */
+    static String hostname() {
+        try {
+            String h = Files.readString(Path.of("/proc/sys/kernel/hostname"), StandardCharsets.UTF_8).strip();
+            if (!h.isEmpty()) {
+                return h;
+            }
+        } catch (IOException | RuntimeException e) {
+            // not Linux, fall through
+        }
+        try {
+            return InetAddress.getLocalHost().getHostName();
+        } catch (IOException e) {
+            return "unknown";
+        }
+    }
+}

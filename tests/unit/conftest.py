@@ -1,0 +1,16 @@
+"""Shared unit-test setup: make the gearlift.platform collection importable.
+
+The repository root is the collection; ``.collections/ansible_collections/gearlift/platform``
+links back to it, so putting ``.collections`` on ``sys.path`` lets tests import
+``ansible_collections.gearlift.platform.plugins...`` next to the bundled collections
+(``ansible_collections`` is a namespace package).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+_COLLECTIONS = str(Path(__file__).resolve().parents[2] / ".collections")
+if _COLLECTIONS not in sys.path:
+    sys.path.insert(0, _COLLECTIONS)
