@@ -28,6 +28,7 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
     twin = Twin(config, log=_say)
     signal.signal(signal.SIGTERM, _interrupt)
     result = None
+    interrupted = False
     try:
         twin.up()
         twin.start_loop()
@@ -44,9 +45,11 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
         )
         if twin.error is not None:
             _say(f"twin error during the run: {twin.error}")
+        if result.status == "canceled":
+            raise KeyboardInterrupt
     except KeyboardInterrupt:
         _say("interrupted: tearing the twin down")
-        return 130
+        interrupted = True
     except TwinError as exc:
         _say(f"error: {exc}")
         return 2
@@ -72,7 +75,9 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
         for line in result.failures:
             _say(f"  - {line}")
     ok = bool(result and result.ok and twin.error is None)
-    _say("result   : " + ("PASSED" if ok else "FAILED"))
+    _say("result   : " + ("INTERRUPTED" if interrupted else "PASSED" if ok else "FAILED"))
+    if interrupted:
+        return 130
     return 0 if ok else 1
 
 

@@ -48,8 +48,7 @@ JAVAC = _which("javac")
 MARIADBD = _which("mariadbd")
 if JAVAC is None or MARIADBD is None:
     pytest.skip(
-        "needs a JDK 17 (javac) and the MariaDB server package (mariadbd); "
-        f"javac={JAVAC}, mariadbd={MARIADBD}",
+        f"needs a JDK 17 (javac) and the MariaDB server package (mariadbd); javac={JAVAC}, mariadbd={MARIADBD}",
         allow_module_level=True,
     )
 JAVA = _which("java")
@@ -67,9 +66,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for(
-    what: str, check: Callable[[], bool], timeout: float = 20.0, interval: float = 0.2
-) -> None:
+def wait_for(what: str, check: Callable[[], bool], timeout: float = 20.0, interval: float = 0.2) -> None:
     """Poll `check` until it is true; bounded in time and in attempts."""
     deadline = time.monotonic() + timeout
     for _ in range(int(timeout / interval) + 1):
@@ -88,9 +85,7 @@ class Reply:
     body: object
 
 
-def http(
-    port: int, method: str, path: str, body: bytes | str | None = None, timeout: float = 10.0
-) -> Reply:
+def http(port: int, method: str, path: str, body: bytes | str | None = None, timeout: float = 10.0) -> Reply:
     data = body.encode() if isinstance(body, str) else body
     req = urllib.request.Request(f"http://{LOOPBACK}:{port}{path}", data=data, method=method)
     if data is not None:
@@ -132,20 +127,44 @@ def make_tls(d: Path) -> TlsFiles | None:
         subprocess.run([openssl, *args], capture_output=True, timeout=60, check=True)
 
     for name in ("ca", "other-ca"):
-        run("req", "-x509", *ec, "-days", "2", "-subj", f"/CN=gearlift test {name}",
-            *ca_ext, "-keyout", str(d / f"{name}.key"), "-out", str(d / f"{name}.pem"))
-    run("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-        "-out", str(d / "server.key"))
+        run(
+            "req",
+            "-x509",
+            *ec,
+            "-days",
+            "2",
+            "-subj",
+            f"/CN=gearlift test {name}",
+            *ca_ext,
+            "-keyout",
+            str(d / f"{name}.key"),
+            "-out",
+            str(d / f"{name}.pem"),
+        )
+    run("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-out", str(d / "server.key"))
     for name, addr in (("server", LOOPBACK), ("wrong-host", "127.0.0.2")):
-        run("req", "-new", "-key", str(d / "server.key"), "-subj", f"/CN={addr}",
-            "-out", str(d / f"{name}.csr"))
+        run("req", "-new", "-key", str(d / "server.key"), "-subj", f"/CN={addr}", "-out", str(d / f"{name}.csr"))
         (d / f"{name}.ext").write_text(
             f"subjectAltName=IP:{addr}\nbasicConstraints=CA:FALSE\n"
             "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"
         )
-        run("x509", "-req", "-in", str(d / f"{name}.csr"), "-CA", str(d / "ca.pem"),
-            "-CAkey", str(d / "ca.key"), "-CAcreateserial", "-days", "2",
-            "-extfile", str(d / f"{name}.ext"), "-out", str(d / f"{name}.pem"))
+        run(
+            "x509",
+            "-req",
+            "-in",
+            str(d / f"{name}.csr"),
+            "-CA",
+            str(d / "ca.pem"),
+            "-CAkey",
+            str(d / "ca.key"),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            str(d / f"{name}.ext"),
+            "-out",
+            str(d / f"{name}.pem"),
+        )
     return TlsFiles(
         ca=d / "ca.pem",
         other_ca=d / "other-ca.pem",
@@ -169,9 +188,7 @@ class MariaDB:
         cmd += ["--batch", "--skip-column-names", "--raw"]
         if database:
             cmd.append(database)
-        out = subprocess.run(
-            cmd, input=statements, capture_output=True, text=True, timeout=30, check=False
-        )
+        out = subprocess.run(cmd, input=statements, capture_output=True, text=True, timeout=30, check=False)
         assert out.returncode == 0, out.stderr
         return [line.split("\t") for line in out.stdout.splitlines()]
 
@@ -238,9 +255,7 @@ def stop(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
 
 @pytest.fixture(scope="module")
 def jar() -> Path:
-    out = subprocess.run(
-        [str(BUILD_SH)], capture_output=True, text=True, timeout=300, check=False
-    )
+    out = subprocess.run([str(BUILD_SH)], capture_output=True, text=True, timeout=300, check=False)
     assert out.returncode == 0, out.stdout + out.stderr
     lines = dict(line.split(": ", 1) for line in out.stdout.splitlines() if ": " in line)
     path = Path(lines["jar"])
@@ -284,9 +299,7 @@ def mariadb(workdir: Path) -> Iterator[MariaDB]:
     assert install.returncode == 0, install.stdout + install.stderr
     err_log = workdir / "mariadbd.err"
     tls = make_tls(workdir / "tls")
-    tls_args = (
-        [f"--ssl-ca={tls.ca}", f"--ssl-cert={tls.cert}", f"--ssl-key={tls.key}"] if tls else []
-    )
+    tls_args = [f"--ssl-ca={tls.ca}", f"--ssl-cert={tls.cert}", f"--ssl-key={tls.key}"] if tls else []
     proc = subprocess.Popen(
         [
             MARIADBD,
@@ -348,11 +361,7 @@ def app(jar: Path, mariadb: MariaDB, workdir: Path) -> Iterator[ShopApp]:
     env_file = workdir / "db.env"
     write_env(env_file, mariadb, mariadb.password)
     port = free_port()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DB_", "APP_", "SHOP_", "JAVA_TOOL", "JDK_JAVA"))
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "APP_", "SHOP_", "JAVA_TOOL", "JDK_JAVA"))}
     env |= {"SHOP_ENV_FILE": str(env_file), "APP_PORT": str(port), "APP_BIND": LOOPBACK}
     out_path, err_path = workdir / "app.out", workdir / "app.err"
     with out_path.open("wb") as out, err_path.open("wb") as err:
@@ -383,15 +392,16 @@ def app(jar: Path, mariadb: MariaDB, workdir: Path) -> Iterator[ShopApp]:
 
 def test_build_is_idempotent_and_manifest_points_at_debian_connector(jar: Path) -> None:
     first = jar.read_bytes()
-    out = subprocess.run(
-        [str(BUILD_SH)], capture_output=True, text=True, timeout=300, check=True
-    )
+    out = subprocess.run([str(BUILD_SH)], capture_output=True, text=True, timeout=300, check=True)
     assert f"jar: {jar}" in out.stdout
     assert "sha256: " in out.stdout
     assert jar.read_bytes() == first, "rebuilding the same sources must give the same jar"
     manifest = subprocess.run(
         ["unzip", "-p", str(jar), "META-INF/MANIFEST.MF"],
-        capture_output=True, text=True, timeout=30, check=True,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
     ).stdout
     assert "Main-Class: gearlift.shopstandin.Main" in manifest
     assert f"Class-Path: file:{CONNECTOR_JAR}" in manifest
@@ -611,7 +621,5 @@ def test_sigterm_stops_gracefully(app: ShopApp, mariadb: MariaDB) -> None:
     assert logs.rstrip().endswith("INFO stopped")
     assert mariadb.password not in logs
     # No connection left behind on the server.
-    rows = mariadb.sql(
-        f"SELECT COUNT(*) FROM information_schema.processlist WHERE user = '{DB_USER}'"
-    )
+    rows = mariadb.sql(f"SELECT COUNT(*) FROM information_schema.processlist WHERE user = '{DB_USER}'")
     assert rows == [["0"]]

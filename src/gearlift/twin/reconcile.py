@@ -371,11 +371,14 @@ class RdsReconciler:
         )
         self.log(f"rds: {db_id} running as MariaDB, reachable as {endpoint}:3306 on the twin network")
 
-    def _master_password(self, db: dict[str, Any]) -> str:
+    def _master_login(self, db: dict[str, Any]) -> tuple[list[str], str]:
+        """Master user name(s) and password from the RDS-managed secret."""
         secret = db.get("MasterUserSecret", {}).get("SecretArn")
         if secret:
-            value = self.clients("secretsmanager").get_secret_value(SecretId=secret)["SecretString"]
-            return str(json.loads(value)["password"])
+            value = json.loads(self.clients("secretsmanager").get_secret_value(SecretId=secret)["SecretString"])
+            # The secret names the login; the emulator's may differ from MasterUsername: honour both.
+            users = sorted({db.get("MasterUsername", "admin"), str(value.get("username", "admin"))})
+            return users, str(value["password"])
         raise TwinError(
             f"rds: {db['DBInstanceIdentifier']} has no RDS-managed master secret "
             "(ManageMasterUserPassword). gearlift keeps the master password in Secrets Manager, "
@@ -392,15 +395,17 @@ class RdsReconciler:
             if time.monotonic() > deadline:
                 raise TwinError(f"rds: MariaDB for {db_id} did not come up in 120 s: {ping.stderr.strip()}")
             time.sleep(1)
-        user = db.get("MasterUsername", "admin")
-        password = self._master_password(db)
+        users, password = self._master_login(db)
+        user = db.get("MasterUsername", users[0])
         dbname = db.get("DBName")
         esc_pw = password.replace("\\", "\\\\").replace("'", "\\'")
-        sql = [
-            f"CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY '{esc_pw}';",
-            f"ALTER USER '{user}'@'%' IDENTIFIED BY '{esc_pw}';",
-            f"GRANT ALL PRIVILEGES ON *.* TO '{user}'@'%' WITH GRANT OPTION;",
-        ]
+        sql = []
+        for login in users:
+            sql += [
+                f"CREATE USER IF NOT EXISTS '{login}'@'%' IDENTIFIED BY '{esc_pw}';",
+                f"ALTER USER '{login}'@'%' IDENTIFIED BY '{esc_pw}';",
+                f"GRANT ALL PRIVILEGES ON *.* TO '{login}'@'%' WITH GRANT OPTION;",
+            ]
         if dbname:
             sql.append(f"CREATE DATABASE IF NOT EXISTS `{dbname}` CHARACTER SET utf8mb4;")
         sql.append("FLUSH PRIVILEGES;")

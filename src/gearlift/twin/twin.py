@@ -379,6 +379,10 @@ def clean(config: TwinConfig, log: Log | None = None) -> list[str]:
     """Remove everything a twin with this prefix left: containers, network, processes."""
     layout = config.layout()
     removed: list[str] = []
+    try:
+        podman.podman_path()
+    except TwinError:
+        return removed  # nothing of a twin can exist without podman
     for container in podman.list_containers(layout.label):
         podman.remove(container.name, stop_timeout=0 if container.name.endswith("-anchor") else 5)
         removed.append(f"container {container.name}")

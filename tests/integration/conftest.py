@@ -1,0 +1,91 @@
+"""Fixtures for tests that run the twin for real (podman, moto, MariaDB, HAProxy)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gearlift.twin import podman
+from gearlift.twin.twin import Twin, TwinConfig
+
+REPO = Path(__file__).resolve().parents[2]
+TEST_PREFIX = "gltest"
+TEST_SUBNET = "10.89.78.0/24"
+
+
+def _podman_ready() -> str | None:
+    if shutil.which("podman") is None or shutil.which("runc") is None:
+        return "podman/runc are not installed (run ./scripts/bootstrap)"
+    return None
+
+
+def twin_processes() -> list[str]:
+    """Processes a twin starts on the controller: the emulator and HAProxies."""
+    ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True, check=True).stdout
+    return [
+        line.strip()
+        for line in ps.splitlines()
+        if "gearlift.twin.moto_proc" in line or ("haproxy" in line and "haproxy-" in line and ".cfg" in line)
+    ]
+
+
+def leftovers(prefix: str, state_dir: Path | None = None) -> list[str]:
+    """Anything of a twin with this prefix that is still there."""
+    found = [f"container {c.name}" for c in podman.list_containers(f"{podman.LABEL}={prefix}")]
+    if podman.container_exists(f"{prefix}-anchor"):
+        found.append(f"container {prefix}-anchor")
+    if podman.network_exists(prefix):
+        found.append(f"network {prefix}")
+    marker = str(state_dir) if state_dir else prefix
+    found += [f"process {p}" for p in twin_processes() if marker in p or "moto_proc" in p]
+    return found
+
+
+@pytest.fixture(scope="module")
+def twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
+    reason = _podman_ready()
+    if reason:
+        pytest.skip(reason)
+    state = tmp_path_factory.mktemp(f"{TEST_PREFIX}-state")
+    config = TwinConfig(prefix=TEST_PREFIX, subnet=TEST_SUBNET, state_dir=state, interval=1.0)
+    instance = Twin(config)
+    instance.up()
+    try:
+        yield instance
+    finally:
+        instance.down()
+        left = leftovers(TEST_PREFIX, state)
+        assert not left, f"twin left things behind: {left}"
+
+
+@pytest.fixture(scope="session")
+def standin_jar() -> Path:
+    if shutil.which("javac") is None:
+        pytest.skip("javac is not installed (run ./scripts/bootstrap)")
+    subprocess.run(["bash", str(REPO / "app/shop-standin/build.sh")], check=True, capture_output=True)
+    jar = REPO / "app/shop-standin/build/shop-standin.jar"
+    assert jar.exists()
+    return jar
+
+
+@pytest.fixture(scope="session")
+def venv_bin() -> Path:
+    import sys
+
+    return Path(sys.executable).parent
+
+
+def ansible_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    import sys
+
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    env["ANSIBLE_CONFIG"] = str(REPO / "ansible.cfg")
+    env["ANSIBLE_FORCE_COLOR"] = "0"
+    env.update(extra or {})
+    return env
