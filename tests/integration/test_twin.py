@@ -271,6 +271,25 @@ def test_rds_mariadb_and_alb_haproxy_serve_the_app(twin: Twin, standin_jar: Path
         check=False,
     )
     assert loaded.returncode == 0, loaded.stderr
+    # The RDS stand-in speaks TLS with the twin's CA (as RDS does with Amazon's).
+    tls = podman.run(
+        "exec",
+        "-e",
+        f"MYSQL_PWD={secret['password']}",
+        members[0],
+        "mariadb",
+        "--ssl",
+        "-h",
+        endpoint,
+        "-u",
+        secret["username"],
+        "-N",
+        "-e",
+        "SHOW SESSION STATUS LIKE 'Ssl_version'",
+        check=False,
+    )
+    assert tls.returncode == 0, tls.stderr
+    assert "TLSv1.3" in tls.stdout or "TLSv1.2" in tls.stdout, tls.stdout
 
     inventory = tmp_path / "inventory.ini"
     inventory.write_text("\n".join(members) + "\n", encoding="utf-8")
