@@ -1,0 +1,85 @@
+"""Behaviour of the gearlift.platform.apache role on the shared test host."""
+
+import json
+
+import pytest
+
+ACCESS_LOG = "/var/log/apache2/access.json"
+
+
+def _headers(host, args):
+    """Status line and headers (lower-cased names) of a curl -sI call."""
+    out = host.check_output(f"curl -sI --max-time 10 {args}")
+    lines = [line.strip() for line in out.splitlines() if line.strip()]
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return lines[0], headers
+
+
+def _status(host, args):
+    return host.check_output(f"curl -s -o /dev/null -w '%{{http_code}}' --max-time 10 {args}").strip()
+
+
+def test_apache_running_and_enabled(host):
+    service = host.service("apache2")
+    assert service.is_running
+    assert service.is_enabled
+
+
+def test_health_proxied_with_security_headers(host):
+    status_line, headers = _headers(host, "http://127.0.0.1/health")
+    assert " 200" in status_line
+    assert headers.get("x-content-type-options") == "nosniff"
+    assert headers.get("x-frame-options") == "DENY"
+    assert headers.get("strict-transport-security", "").startswith("max-age=31536000")
+    assert "referrer-policy" in headers
+    # Empty apache_content_security_policy: header not sent.
+    assert "content-security-policy" not in headers
+    # Neither Apache's version nor the backend's banner leaks.
+    assert headers.get("server") == "Apache"
+
+
+def test_trace_refused(host):
+    assert _status(host, "-X TRACE http://127.0.0.1/") == "405"
+
+
+@pytest.mark.parametrize("module", ["autoindex_module", "status_module", "cgi_module", "userdir_module"])
+def test_unneeded_module_not_loaded(host, module):
+    loaded = host.check_output("apache2ctl -M 2>/dev/null")
+    assert module not in loaded
+
+
+@pytest.mark.parametrize("module", ["proxy_module", "proxy_http_module", "headers_module", "remoteip_module"])
+def test_needed_module_loaded(host, module):
+    assert module in host.check_output("apache2ctl -M 2>/dev/null")
+
+
+def test_default_site_disabled(host):
+    assert not host.file("/etc/apache2/sites-enabled/000-default.conf").exists
+    assert host.file("/etc/apache2/sites-enabled/gearlift.conf").is_symlink
+
+
+def test_json_access_log_and_untrusted_forwarded_for(host):
+    marker = "/gearlift-remoteip-check"
+    _status(host, f"-H 'X-Forwarded-For: 203.0.113.7' http://127.0.0.1{marker}")
+    entries = []
+    for line in host.file(ACCESS_LOG).content_string.splitlines():
+        if line.strip():
+            entries.append(json.loads(line))  # every line is one JSON object
+    mine = [entry for entry in entries if entry["path"] == marker]
+    assert mine, "request not logged"
+    entry = mine[-1]
+    assert entry["client"] != "203.0.113.7"  # 127.0.0.1 is not a trusted proxy
+    assert entry["client"] == "127.0.0.1"
+    assert entry["method"] == "GET"
+    assert isinstance(entry["status"], int)
+    assert isinstance(entry["duration_us"], int)
+    for key in ("time", "bytes", "user_agent", "forwarded_proto"):
+        assert key in entry
+
+
+def test_health_checks_not_logged(host):
+    _status(host, "http://127.0.0.1/health")
+    assert '"path":"/health"' not in host.file(ACCESS_LOG).content_string
