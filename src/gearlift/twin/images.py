@@ -21,9 +21,9 @@ from pathlib import Path
 from gearlift.twin import podman
 from gearlift.twin.errors import TwinError
 
-BASE_IMAGE = "localhost/gearlift-base:bookworm-1"
-MARIADB_IMAGE = "localhost/gearlift-mariadb:bookworm-1"
-APPHOST_IMAGE = "localhost/gearlift-apphost:bookworm-1"
+BASE_IMAGE = "localhost/gearlift-base:bookworm-3"
+MARIADB_IMAGE = "localhost/gearlift-mariadb:bookworm-3"
+APPHOST_IMAGE = "localhost/gearlift-apphost:bookworm-3"
 
 BASE_PACKAGES = [
     "systemd",
@@ -132,6 +132,10 @@ def ensure_base_image(log: Log = _noop, name: str = BASE_IMAGE) -> str:
             subprocess.run(["chroot", str(rootfs), "apt-get", "clean"], check=True)
             for stale in (rootfs / "var/lib/apt/lists").glob("*_*"):
                 stale.unlink()
+            # The lists are gone: no stamp may claim a fresh cache (apt's
+            # cache_valid_time would then skip the update and find nothing).
+            (rootfs / "var/lib/apt/periodic/update-success-stamp").unlink(missing_ok=True)
+            os.utime(rootfs / "var/lib/apt/lists", (0, 0))
             tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
             imp = subprocess.run(
                 [
@@ -172,7 +176,8 @@ def ensure_derived_image(name: str, packages: list[str], log: Log = _noop, base:
             "chmod +x /usr/sbin/policy-rc.d; export DEBIAN_FRONTEND=noninteractive; "
             "apt-get update -q; apt-get install -y -q --no-install-recommends "
             + " ".join(packages)
-            + "; apt-get clean; rm -rf /var/lib/apt/lists/* /usr/sbin/policy-rc.d; "
+            + "; apt-get clean; rm -rf /var/lib/apt/lists/* /usr/sbin/policy-rc.d "
+            "/var/lib/apt/periodic/update-success-stamp; touch -d @0 /var/lib/apt/lists; "
             ": > /etc/machine-id"
         )
         try:
