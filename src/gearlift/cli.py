@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import threading
 import time
 from types import FrameType
 
@@ -16,8 +17,22 @@ def _say(line: str) -> None:
     print(line, flush=True)
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
+class _Interrupt:
+    """SIGINT/SIGTERM: before the playbook starts, abort; during it, cancel it.
+
+    Cancelling through ansible-runner's cancel callback lets it stop the
+    ansible-playbook process it started (raising inside the runner would
+    leave that process behind).
+    """
+
+    def __init__(self) -> None:
+        self.cancel = threading.Event()
+        self.in_playbook = False
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        self.cancel.set()
+        if not self.in_playbook:
+            raise KeyboardInterrupt
 
 
 def cmd_rehearse(args: argparse.Namespace) -> int:
@@ -26,13 +41,16 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     config = TwinConfig(moto_port=args.moto_port, region=args.region)
     twin = Twin(config, log=_say)
-    signal.signal(signal.SIGTERM, _interrupt)
+    interrupt = _Interrupt()
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
     result = None
     interrupted = False
     try:
         twin.up()
         twin.start_loop()
         extravars = dict(kv.split("=", 1) for kv in args.extra_vars)
+        interrupt.in_playbook = True
         result = run_playbook(
             REPO_ROOT,
             args.playbook,
@@ -42,10 +60,12 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
             _say,
             extravars=extravars,
             tags=args.tags,
+            cancel=interrupt.cancel,
         )
+        interrupt.in_playbook = False
         if twin.error is not None:
             _say(f"twin error during the run: {twin.error}")
-        if result.status == "canceled":
+        if result.status == "canceled" or interrupt.cancel.is_set():
             raise KeyboardInterrupt
     except KeyboardInterrupt:
         _say("interrupted: tearing the twin down")

@@ -89,6 +89,9 @@ def test_ctrl_c_tears_everything_down(tmp_path: Path) -> None:
     assert proc.returncode == 130, seen + rest
     assert "interrupted" in rest
     _assert_nothing_left("gearlift-twin")
+    # ansible-runner's child is stopped too, not orphaned.
+    ps = subprocess.run(["ps", "-eww", "-o", "pid,args"], capture_output=True, text=True, check=True).stdout
+    assert str(play) not in ps
 
 
 def test_port_in_use_is_refused_before_anything_starts(tmp_path: Path) -> None:

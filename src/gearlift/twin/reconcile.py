@@ -290,6 +290,7 @@ class RdsReconciler:
         self.image = image
         self.tls_dir = tls_dir
         self.ready: dict[str, dict[str, Any]] = {}
+        self._waiting: set[str] = set()
 
     def container_name(self, db_id: str) -> str:
         return f"{self.layout.prefix}-rds-{db_id}"
@@ -311,8 +312,17 @@ class RdsReconciler:
         for db_id, db in dbs.items():
             if db_id not in containers:
                 self.start(db_id, db)
-            if db_id not in self.ready:
-                self.bootstrap(db_id, db)
+            if db_id in self.ready:
+                continue
+            if not db.get("MasterUserSecret", {}).get("SecretArn"):
+                # Created with a one-off password; the managed secret follows
+                # (ModifyDBInstance ManageMasterUserPassword). Until then the
+                # MariaDB runs without a master login.
+                if db_id not in self._waiting:
+                    self._waiting.add(db_id)
+                    self.log(f"rds: {db_id} waits for its RDS-managed master secret")
+                continue
+            self.bootstrap(db_id, db)
         return self.ready
 
     def _param_overrides(self, db: dict[str, Any]) -> str:

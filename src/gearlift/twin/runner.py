@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,8 +56,10 @@ def run_playbook(
     t0 = time.monotonic()
     result = RunResult(status="unstarted", rc=-1, seconds=0.0)
     venv_bin = str(Path(sys.executable).parent)
+    run_id = uuid.uuid4().hex
     envvars = {
         **env,
+        "GEARLIFT_RUN_ID": run_id,
         "PATH": venv_bin + os.pathsep + os.environ.get("PATH", ""),
         "ANSIBLE_CONFIG": str(repo / "ansible.cfg"),
         "ANSIBLE_FORCE_COLOR": "0",
@@ -98,7 +102,31 @@ def run_playbook(
         artifact_dir=str(private_dir.parent / "artifacts"),
         rotate_artifacts=5,
     )
+    if runner.status in ("canceled", "timeout"):
+        # ansible-runner kills the process group of ansible-playbook, but its
+        # workers run in sessions of their own: stop whatever carries our mark.
+        _kill_marked(run_id)
     result.status = str(runner.status)
     result.rc = int(runner.rc if runner.rc is not None else -1)
     result.seconds = time.monotonic() - t0
     return result
+
+
+def _kill_marked(run_id: str) -> list[int]:
+    """SIGKILL every process whose environment carries GEARLIFT_RUN_ID=<run_id>."""
+    marker = f"GEARLIFT_RUN_ID={run_id}".encode()
+    killed = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            environ = (proc / "environ").read_bytes()
+        except OSError:
+            continue
+        if marker in environ.split(b"\0"):
+            try:
+                os.kill(int(proc.name), signal.SIGKILL)
+                killed.append(int(proc.name))
+            except ProcessLookupError:
+                pass
+    return killed

@@ -82,6 +82,7 @@ class Twin:
         self._lock = threading.Lock()
         self.error: BaseException | None = None
         self.anchor = f"{self.config.prefix}-anchor"
+        self.seeded: dict[str, str] = {}
 
     # ------------------------------------------------------------------ utils
     def log(self, message: str) -> None:
@@ -101,6 +102,8 @@ class Twin:
             "AWS_SECRET_ACCESS_KEY": DUMMY_SECRET,
             "AWS_REGION": self.config.region,
             "AWS_DEFAULT_REGION": self.config.region,
+            "GEARLIFT_HOSTS_AWS_ENDPOINT_URL": self.endpoints.moto_internal,
+            **self.seeded,
         }
 
     # -------------------------------------------------------------- preflight
@@ -194,6 +197,7 @@ class Twin:
         self._write_host_aws_config()
         self.clients = Clients(self.moto.url, self.config.region)
         self._map_stock_amis(base)
+        self._seed_account(images.ensure_apphost_image(self.log))
         self.ec2 = Ec2Reconciler(layout, self.clients, self.log)
         self.asg = AsgController(self.clients, self.log)
         self.rds = RdsReconciler(layout, self.clients, self.log, mariadb_image, layout.state_dir / "tls-db")
@@ -284,6 +288,33 @@ class Twin:
             f"AWS_REGION={self.config.region} AWS_DEFAULT_REGION={self.config.region}\n",
             encoding="utf-8",
         )
+
+    def _seed_account(self, apphost_image: str) -> None:
+        """What a real account would bring: the ALB's certificate in ACM, and a first image.
+
+        The certificate is the one HAProxy serves for HTTPS listeners; the
+        image is the twin's app-host image registered as an AMI. Both reach
+        the playbooks as inventory inputs (GEARLIFT_CERTIFICATE_ARN,
+        GEARLIFT_AMI_ID), like a real account's certificate and image ids.
+        """
+        assert self.clients is not None
+        tls = self.layout.state_dir / "tls-alb"
+        cert = self.clients("acm").import_certificate(
+            Certificate=(tls / "alb.crt").read_bytes(),
+            PrivateKey=(tls / "alb.key").read_bytes(),
+            CertificateChain=(tls / "ca.crt").read_bytes(),
+        )
+        self.seeded["GEARLIFT_CERTIFICATE_ARN"] = cert["CertificateArn"]
+        ec2 = self.clients("ec2")
+        ami = ec2.register_image(
+            Name="gearlift-twin-apphost",
+            RootDeviceName="/dev/sda1",
+            Architecture="x86_64",
+            Description="the twin's app-host image (Debian 12, JRE 17)",
+        )["ImageId"]
+        ec2.create_tags(Resources=[ami], Tags=[{"Key": LOCAL_IMAGE_TAG, "Value": apphost_image}])
+        self.seeded["GEARLIFT_AMI_ID"] = ami
+        self.log(f"seeded ACM certificate {cert['CertificateArn'].split('/')[-1]} and image {ami}")
 
     def _map_stock_amis(self, base_image: str) -> None:
         assert self.clients is not None
