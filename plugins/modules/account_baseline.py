@@ -370,16 +370,16 @@ diff:
   type: dict
 """
 
-import contextlib  # noqa: E402  (imports follow the documentation blocks, as ansible-test expects)
-import hashlib  # noqa: E402
-import re  # noqa: E402
-from typing import Any  # noqa: E402
+import contextlib
+import hashlib
+import re
+from typing import Any
 
 with contextlib.suppress(ImportError):  # botocore missing is reported by AnsibleAWSModule
     import botocore
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule  # noqa: E402
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry  # noqa: E402
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
 FREQUENCIES = ["FIFTEEN_MINUTES", "ONE_HOUR", "SIX_HOURS"]
 

@@ -419,18 +419,18 @@ diff:
   type: dict
 """
 
-import contextlib  # noqa: E402  (imports follow the documentation blocks, as ansible-test expects)
-import time  # noqa: E402
-from typing import Any  # noqa: E402
+import contextlib
+import time
+from typing import Any
 
 with contextlib.suppress(ImportError):  # botocore missing is reported by AnsibleAWSModule
     import botocore
 
-from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code  # noqa: E402
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule  # noqa: E402
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry  # noqa: E402
-from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list  # noqa: E402
-from ansible_collections.gearlift.platform.plugins.module_utils import fleet  # noqa: E402
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
+from ansible_collections.gearlift.platform.plugins.module_utils import fleet
 
 VERSION_DESCRIPTION = "managed by gearlift.platform.asg_fleet"
 

@@ -26,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+    from gearlift.twin.moto_fidelity import apply as apply_fidelity_patches
+
+    apply_fidelity_patches()
     app = DomainDispatcherApplication(create_backend_app)
     servers: list[BaseWSGIServer] = []
     try:

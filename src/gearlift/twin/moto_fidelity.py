@@ -1,0 +1,73 @@
+"""Where moto answers differently from AWS, make the twin's emulator answer as AWS does.
+
+Each patch names the AWS behaviour it restores. They change only the emulator
+process (gearlift.twin.moto_proc); the playbooks and modules are untouched and
+run the same against a real account. Kept small: only behaviour the
+collections' modules depend on.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+DATA = Path(__file__).parent / "data"
+
+
+def _rds_parameter_groups() -> None:
+    """RDS: new mysql8.0 parameter groups list the engine defaults; unknown names are errors.
+
+    AWS's DescribeDBParameters returns every engine parameter; moto only the
+    ones a caller modified, so amazon.aws.rds_instance_param_group refuses all.
+    AWS's DescribeDBParameterGroups raises DBParameterGroupNotFound for an
+    unknown name; moto returns an empty list, which the module indexes into.
+    """
+    from moto.rds import models
+    from moto.rds.exceptions import DBParameterGroupNotFoundError
+
+    defaults: list[dict[str, Any]] = json.loads((DATA / "rds_mysql80_parameters.json").read_text(encoding="utf-8"))[
+        "parameters"
+    ]
+    init = models.DBParameterGroup.__init__
+
+    def init_with_defaults(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        if (self.family or "").startswith("mysql8.0"):
+            for param in defaults:
+                self.parameters[param["ParameterName"]] = dict(param)
+
+    describe = models.RDSBackend.describe_db_parameter_groups
+
+    def describe_strict(self: Any, kwargs: dict[str, Any]) -> Any:
+        found = describe(self, kwargs)
+        name = kwargs.get("db_parameter_group_name")
+        if name and not found:
+            raise DBParameterGroupNotFoundError(name)
+        return found
+
+    setattr(models.DBParameterGroup, "__init__", init_with_defaults)  # noqa: B010
+    setattr(models.RDSBackend, "describe_db_parameter_groups", describe_strict)  # noqa: B010
+
+
+def _backup_vault_not_found() -> None:
+    """AWS Backup: DescribeBackupVault of an unknown vault is AccessDeniedException on AWS.
+
+    amazon.aws.backup_vault relies on that; moto raises ResourceNotFoundException.
+    """
+    from moto.backup import models
+    from moto.core.exceptions import JsonRESTError
+
+    describe = models.BackupBackend.describe_backup_vault
+
+    def describe_as_aws(self: Any, backup_vault_name: str) -> Any:
+        if backup_vault_name not in self.vaults:
+            raise JsonRESTError("AccessDeniedException", f"Insufficient privileges or vault {backup_vault_name} absent")
+        return describe(self, backup_vault_name)
+
+    setattr(models.BackupBackend, "describe_backup_vault", describe_as_aws)  # noqa: B010
+
+
+def apply() -> None:
+    _rds_parameter_groups()
+    _backup_vault_not_found()
