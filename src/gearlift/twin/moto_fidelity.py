@@ -68,6 +68,43 @@ def _backup_vault_not_found() -> None:
     setattr(models.BackupBackend, "describe_backup_vault", describe_as_aws)  # noqa: B010
 
 
+# DescribeLoadBalancerAttributes of a new application load balancer on AWS
+# (Elastic Load Balancing user guide, "Load balancer attributes").
+ALB_DEFAULT_ATTRIBUTES = {
+    "access_logs.s3.enabled": "false",
+    "idle_timeout.timeout_seconds": "60",
+    "routing.http2.enabled": "true",
+    "routing.http.drop_invalid_header_fields.enabled": "false",
+    "routing.http.desync_mitigation_mode": "defensive",
+    "routing.http.x_amzn_tls_version_and_cipher_suite.enabled": "false",
+    "routing.http.xff_client_port.enabled": "false",
+    "routing.http.xff_header_processing.mode": "append",
+    "routing.http.preserve_host_header.enabled": "false",
+    "waf.fail_open.enabled": "false",
+    "client_keep_alive.seconds": "3600",
+}
+
+
+def _alb_default_attributes() -> None:
+    """ELBv2: a new ALB reports AWS's full default attribute set (moto reports five).
+
+    amazon.aws.elb_application_lb compares against keys such as
+    idle_timeout.timeout_seconds and fails when they are missing.
+    """
+    from moto.elbv2 import models
+
+    init = models.FakeLoadBalancer.__init__
+
+    def init_with_defaults(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        if self.type == "application":
+            for key, value in ALB_DEFAULT_ATTRIBUTES.items():
+                self.attrs.setdefault(key, value)
+
+    setattr(models.FakeLoadBalancer, "__init__", init_with_defaults)  # noqa: B010
+
+
 def apply() -> None:
+    _alb_default_attributes()
     _rds_parameter_groups()
     _backup_vault_not_found()

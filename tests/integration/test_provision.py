@@ -1,0 +1,237 @@
+"""site.yml against the twin: everything the emulator can express, read back through boto3.
+
+The checks follow the Security Hub PCI DSS v4.0.1 controls listed in the
+solution brief (IMDSv2, no public IPs, no world ingress but the ALB, private
+encrypted Multi-AZ RDS with 35-day backups and deletion protection, secrets
+under the target's KMS key, validated and encrypted trail, 365-day logs ...).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gearlift.twin.runner import RunResult, run_playbook
+from gearlift.twin.twin import Twin
+
+from .conftest import REPO, ansible_env
+
+pytestmark = pytest.mark.slow
+NAME = "shop-rehearsal"
+LOG_PREFIX = "/gearlift/shop/rehearsal"
+
+
+def _run(twin: Twin, tmp: Path, label: str) -> RunResult:
+    lines: list[str] = []
+    result = run_playbook(
+        REPO, "site.yml", ["inventories/rehearsal"], tmp / f"runner-{label}", twin.aws_env, lines.append
+    )
+    assert result.ok, "\n".join(lines + result.failures)
+    return result
+
+
+@pytest.fixture(scope="module")
+def provisioned(twin: Twin, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    tmp = tmp_path_factory.mktemp("provision")
+    twin.start_loop()
+    try:
+        first = _run(twin, tmp, "first")
+        second = _run(twin, tmp, "second")
+        yield {"twin": twin, "first": first, "second": second, "tmp": tmp}
+    finally:
+        twin.stop_loop()
+
+
+def _c(p: dict[str, Any], service: str) -> Any:
+    return p["twin"].clients(service)
+
+
+def test_second_run_changes_nothing(provisioned: dict[str, Any]) -> None:
+    assert provisioned["first"].totals()["changed"] > 0
+    changed = provisioned["second"].stats.get("changed", {})
+    assert provisioned["second"].totals()["changed"] == 0, f"second run changed: {changed}"
+
+
+def test_network_tiers_and_isolated_db(provisioned: dict[str, Any]) -> None:
+    ec2 = _c(provisioned, "ec2")
+    vpcs = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [NAME]}])["Vpcs"]
+    assert len(vpcs) == 1
+    vpc = vpcs[0]["VpcId"]
+    subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]
+    tiers: dict[str, set[str]] = {}
+    for s in subnets:
+        tags = {t["Key"]: t["Value"] for t in s.get("Tags", [])}
+        tiers.setdefault(tags["gearlift:tier"], set()).add(s["AvailabilityZone"])
+        assert s["MapPublicIpOnLaunch"] is False  # EC2.15
+    assert set(tiers) == {"public", "app", "db"}
+    assert all(len(azs) == 2 for azs in tiers.values())
+    tables = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["RouteTables"]
+    db_table = next(t for t in tables if {"Key": "Name", "Value": f"{NAME}-db"} in t.get("Tags", []))
+    assert not [r for r in db_table["Routes"] if r.get("DestinationCidrBlock") == "0.0.0.0/0"]
+    app_tables = [
+        t for t in tables if any(x["Value"].startswith(f"{NAME}-app-") for x in t.get("Tags", []) if x["Key"] == "Name")
+    ]
+    assert app_tables and all(
+        any(r.get("NatGatewayId") for r in t["Routes"] if r.get("DestinationCidrBlock") == "0.0.0.0/0")
+        for t in app_tables
+    )
+    endpoints = ec2.describe_vpc_endpoints(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["VpcEndpoints"]
+    assert any(e["ServiceName"].endswith(".s3") and e["VpcEndpointType"] == "Gateway" for e in endpoints)
+    flows = ec2.describe_flow_logs(Filters=[{"Name": "resource-id", "Values": [vpc]}])["FlowLogs"]
+    assert [f["LogGroupName"] for f in flows] == [f"{LOG_PREFIX}/vpc-flow-logs"]  # EC2.6
+
+
+def test_security_groups_reference_each_other_and_no_world_admin_ports(provisioned: dict[str, Any]) -> None:
+    ec2 = _c(provisioned, "ec2")
+    groups = {
+        g["GroupName"]: g
+        for g in ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [f"{NAME}-*"]}])[
+            "SecurityGroups"
+        ]
+    }
+    alb, app, db = groups[f"{NAME}-alb"], groups[f"{NAME}-app"], groups[f"{NAME}-db"]
+    for group in groups.values():
+        for perm in group["IpPermissions"]:
+            world = [r for r in perm.get("IpRanges", []) if r["CidrIp"] == "0.0.0.0/0"]
+            if world:
+                assert group is alb and perm["FromPort"] in (80, 443), (group["GroupName"], perm)
+            assert not (perm.get("FromPort", 0) <= 22 <= perm.get("ToPort", 0)), "no SSH anywhere"  # EC2.13/53/54
+    assert [p["UserIdGroupPairs"][0]["GroupId"] for p in app["IpPermissions"]] == [alb["GroupId"]]
+    assert [(p["FromPort"], p["UserIdGroupPairs"][0]["GroupId"]) for p in db["IpPermissions"]] == [
+        (3306, app["GroupId"])
+    ]
+
+
+def test_launch_template_imdsv2_encrypted_no_public_ip(provisioned: dict[str, Any]) -> None:
+    ec2 = _c(provisioned, "ec2")
+    lt = ec2.describe_launch_template_versions(LaunchTemplateName=NAME, Versions=["$Default"])[
+        "LaunchTemplateVersions"
+    ][0]["LaunchTemplateData"]
+    assert lt["MetadataOptions"]["HttpTokens"] == "required"  # EC2.170 / AutoScaling.3
+    assert lt["MetadataOptions"]["HttpPutResponseHopLimit"] == 1
+    assert all(b["Ebs"]["Encrypted"] for b in lt["BlockDeviceMappings"])
+    assert all(b["Ebs"]["VolumeType"] == "gp3" for b in lt["BlockDeviceMappings"])
+    assert all(n["AssociatePublicIpAddress"] is False for n in lt["NetworkInterfaces"])  # Autoscaling.5
+    assert lt["IamInstanceProfile"]["Name"] == f"{NAME}-app"
+    user_data = lt.get("UserData", "")
+    import base64
+
+    assert "password" not in base64.b64decode(user_data).decode().lower()
+
+
+def test_auto_scaling_group_elb_checks_across_app_subnets(provisioned: dict[str, Any]) -> None:
+    asg = _c(provisioned, "autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[NAME])[
+        "AutoScalingGroups"
+    ][0]
+    assert asg["HealthCheckType"] == "ELB"  # AutoScaling.1
+    assert len(asg["VPCZoneIdentifier"].split(",")) == 2
+    assert asg["MinSize"] >= 2 and len(asg["Instances"]) == asg["DesiredCapacity"]
+    assert asg["TargetGroupARNs"]
+    ec2 = _c(provisioned, "ec2")
+    subnets = ec2.describe_subnets(SubnetIds=asg["VPCZoneIdentifier"].split(","))["Subnets"]
+    assert {t["Value"] for s in subnets for t in s["Tags"] if t["Key"] == "gearlift:tier"} == {"app"}
+    reservations = ec2.describe_instances(InstanceIds=[i["InstanceId"] for i in asg["Instances"]])["Reservations"]
+    assert all("PublicIpAddress" not in i for r in reservations for i in r["Instances"])  # EC2.8-ish: no public IPs
+
+
+def test_rds_private_encrypted_multi_az_backups_protected(provisioned: dict[str, Any]) -> None:
+    db = _c(provisioned, "rds").describe_db_instances(DBInstanceIdentifier=NAME)["DBInstances"][0]
+    assert db["PubliclyAccessible"] is False  # RDS.2
+    assert db["StorageEncrypted"] is True  # RDS.3
+    assert db["MultiAZ"] is True  # RDS.5
+    assert db["BackupRetentionPeriod"] == 35
+    assert db["DeletionProtection"] is True  # RDS.8
+    assert db["AutoMinorVersionUpgrade"] is True  # RDS.13
+    assert set(db.get("EnabledCloudwatchLogsExports", [])) >= {"error", "slowquery", "audit"}  # RDS.9
+    assert db["MasterUserSecret"]["SecretArn"]
+    assert db["DBParameterGroups"][0]["DBParameterGroupName"] == f"{NAME}-mysql80"
+
+
+def test_app_secret_under_the_targets_kms_key(provisioned: dict[str, Any]) -> None:
+    kms = _c(provisioned, "kms")
+    key = kms.describe_key(KeyId=f"alias/{NAME}-secrets")["KeyMetadata"]
+    secret = _c(provisioned, "secretsmanager").describe_secret(SecretId=f"gearlift/{NAME}/app-db")
+    assert secret["KmsKeyId"] in (key["KeyId"], key["Arn"], f"alias/{NAME}-secrets")
+    value = json.loads(
+        _c(provisioned, "secretsmanager").get_secret_value(SecretId=f"gearlift/{NAME}/app-db")["SecretString"]
+    )
+    db = _c(provisioned, "rds").describe_db_instances(DBInstanceIdentifier=NAME)["DBInstances"][0]
+    assert value["host"] == db["Endpoint"]["Address"] and len(value["password"]) >= 24
+    for alias in ("logs", "data", "secrets"):
+        key_id = kms.describe_key(KeyId=f"alias/{NAME}-{alias}")["KeyMetadata"]["KeyId"]
+        assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is True  # KMS.4
+
+
+def test_trail_validated_encrypted_and_logs_kept_a_year(provisioned: dict[str, Any]) -> None:
+    trail = _c(provisioned, "cloudtrail").describe_trails(trailNameList=[NAME])["trailList"][0]
+    assert trail["LogFileValidationEnabled"] is True  # CloudTrail.4
+    assert trail["IsMultiRegionTrail"] is True  # CloudTrail.1/.3 baseline
+    assert trail.get("KmsKeyId")  # CloudTrail.2
+    s3 = _c(provisioned, "s3")
+    pab = s3.get_public_access_block(Bucket=trail["S3BucketName"])["PublicAccessBlockConfiguration"]
+    assert all(pab.values())  # S3.1/S3.8
+    groups = _c(provisioned, "logs").describe_log_groups(logGroupNamePrefix=LOG_PREFIX)["logGroups"]
+    assert len(groups) >= 7
+    for group in groups:
+        assert group.get("retentionInDays", 0) >= 365, group["logGroupName"]
+        assert group.get("kmsKeyId"), group["logGroupName"]
+
+
+def test_alb_tls_redirect_and_header_hygiene(provisioned: dict[str, Any]) -> None:
+    elbv2 = _c(provisioned, "elbv2")
+    lb = elbv2.describe_load_balancers(Names=[NAME])["LoadBalancers"][0]
+    listeners = {li["Port"]: li for li in elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]}
+    assert listeners[443]["Protocol"] == "HTTPS" and listeners[443]["SslPolicy"].startswith(
+        "ELBSecurityPolicy-TLS13-1-2"
+    )
+    assert listeners[80]["DefaultActions"][0]["Type"] == "redirect"  # ELB.1
+    attrs = {
+        a["Key"]: a["Value"]
+        for a in elbv2.describe_load_balancer_attributes(LoadBalancerArn=lb["LoadBalancerArn"])["Attributes"]
+    }
+    assert attrs["routing.http.drop_invalid_header_fields.enabled"] == "true"  # ELB.4
+    assert attrs["routing.http.desync_mitigation_mode"] == "defensive"  # ELB.12
+    tg = elbv2.describe_target_groups(Names=[f"{NAME}-app"])["TargetGroups"][0]
+    assert tg["HealthCheckPath"] == "/health"
+
+
+def test_guardduty_and_inspector_on(provisioned: dict[str, Any]) -> None:
+    gd = _c(provisioned, "guardduty")
+    detectors = gd.list_detectors()["DetectorIds"]
+    assert len(detectors) == 1 and gd.get_detector(DetectorId=detectors[0])["Status"] == "ENABLED"  # GuardDuty.1
+
+
+def test_dynamic_inventory_lists_the_fleet_and_ansible_reaches_it(provisioned: dict[str, Any]) -> None:
+    twin = provisioned["twin"]
+    asg = twin.clients("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[NAME])["AutoScalingGroups"][0]
+    members = sorted(i["InstanceId"] for i in asg["Instances"])
+    twin.wait_for(lambda: all(twin.ec2 and m in twin.ec2.containers() for m in members), 120, "fleet containers")
+    env = ansible_env({k: v for k, v in twin.aws_env.items()})
+    listing = subprocess.run(
+        ["ansible-inventory", "-i", "inventories/rehearsal/fleet.aws.yml", "--list"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert listing.returncode == 0, listing.stderr
+    hosts = sorted(json.loads(listing.stdout)["_meta"]["hostvars"])
+    assert hosts == members
+    ping = subprocess.run(
+        ["ansible", "all", "-i", "inventories/rehearsal/fleet.aws.yml", "-m", "ansible.builtin.ping"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert ping.returncode == 0, ping.stdout[-2000:] + ping.stderr[-2000:]
+    assert ping.stdout.count("SUCCESS") == len(members)
