@@ -104,7 +104,49 @@ def _alb_default_attributes() -> None:
     setattr(models.FakeLoadBalancer, "__init__", init_with_defaults)  # noqa: B010
 
 
+def _rds_gp3_baseline() -> None:
+    """RDS: a gp3 instance reports its baseline Iops and StorageThroughput, as on AWS.
+
+    Under 400 GiB, MySQL on gp3 has 3000 IOPS and 125 MiB/s and DescribeDBInstances
+    says so; moto leaves both out and amazon.aws.rds_instance reads them.
+    """
+    from moto.rds import models
+
+    init = models.DBInstance.__init__
+
+    def init_with_baseline(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        if getattr(self, "storage_type", None) == "gp3":
+            if not getattr(self, "_storage_throughput", None):
+                self._storage_throughput = 125
+            if not getattr(self, "iops", None):
+                self.iops = 3000
+
+    setattr(models.DBInstance, "__init__", init_with_baseline)  # noqa: B010
+
+
+def _ec2_natgateway_tag_type() -> None:
+    """EC2: DescribeTags filters NAT gateways by resource-type "natgateway", as AWS names them.
+
+    moto files their tags under "nat-gateway", so amazon.aws.ec2_vpc_nat_gateway
+    sees no tags on an existing gateway and re-tags it on every run.
+    """
+    from moto.ec2.models import tags
+
+    describe = tags.TagBackend.describe_tags
+
+    def describe_as_aws(self: Any, filters: Any = None) -> Any:
+        if filters and "natgateway" in (filters.get("resource-type") or []):
+            filters = dict(filters)
+            filters["resource-type"] = [*filters["resource-type"], "nat-gateway"]
+        return describe(self, filters)
+
+    setattr(tags.TagBackend, "describe_tags", describe_as_aws)  # noqa: B010
+
+
 def apply() -> None:
+    _ec2_natgateway_tag_type()
+    _rds_gp3_baseline()
     _alb_default_attributes()
     _rds_parameter_groups()
     _backup_vault_not_found()

@@ -24,6 +24,7 @@ class RunResult:
     seconds: float
     stats: dict[str, dict[str, int]] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
+    changed_tasks: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -77,6 +78,8 @@ def run_playbook(
             line = f"{data.get('host')} | {data.get('task')} | {msg}"
             result.failures.append(line)
             log(f"{stamp} FAILED {line}")
+        elif kind == "runner_on_ok" and data.get("res", {}).get("changed"):
+            result.changed_tasks.append(f"{data.get('host')} | {data.get('task')}")
         elif kind == "playbook_on_stats":
             result.stats = {
                 k: dict(data.get(k) or {})
