@@ -17,17 +17,16 @@ import copy
 import datetime
 from dataclasses import dataclass, field
 from typing import Any
-from unittest import mock
 
 import boto3
 import pytest
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
 from ansible_collections.gearlift.platform.plugins.modules import account_baseline
 from botocore.stub import Stubber
 from moto import mock_aws
+
+from .module_harness import Result, dummy_aws_env, run_main
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -64,49 +63,8 @@ OFF = {"enabled": False}
 # --------------------------------------------------------------------------- harness
 
 
-class ModuleExit(Exception):
-    pass
-
-
-class ModuleFail(Exception):
-    pass
-
-
-@dataclass
-class Result:
-    failed: bool
-    data: dict[str, Any]
-
-    def __getitem__(self, key: str) -> Any:
-        return self.data[key]
-
-
-def _exit_json(self: Any, **kwargs: Any) -> None:
-    raise ModuleExit(kwargs)
-
-
-def _fail_json(self: Any, msg: str = "", **kwargs: Any) -> None:
-    raise ModuleFail({"msg": msg, **kwargs})
-
-
 def run_module(args: dict[str, Any], check_mode: bool = False, diff: bool = False) -> Result:
-    args = {"region": REGION, **args}
-    if check_mode:
-        args["_ansible_check_mode"] = True
-    if diff:
-        args["_ansible_diff"] = True
-    with (
-        patch_module_args(args),
-        mock.patch.object(basic.AnsibleModule, "exit_json", _exit_json),
-        mock.patch.object(basic.AnsibleModule, "fail_json", _fail_json),
-    ):
-        try:
-            account_baseline.main()
-        except ModuleExit as e:
-            return Result(False, e.args[0])
-        except ModuleFail as e:
-            return Result(True, e.args[0])
-    raise AssertionError("module returned without exit_json/fail_json")
+    return run_main(account_baseline.main, {"region": REGION, **args}, check_mode=check_mode, diff=diff)
 
 
 def only(**services: Any) -> dict[str, Any]:
@@ -118,11 +76,7 @@ def only(**services: Any) -> dict[str, Any]:
 
 @pytest.fixture(autouse=True)
 def aws_env(monkeypatch):
-    for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_URL", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    dummy_aws_env(monkeypatch, REGION)
 
 
 class CallLog:
