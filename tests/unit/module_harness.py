@@ -5,6 +5,7 @@ Shared by the unit tests of gearlift's AWS modules.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -67,3 +68,24 @@ def dummy_aws_env(monkeypatch: pytest.MonkeyPatch, region: str) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", region)
+
+
+class CallLog:
+    """Ordered log of (operation, params) across every boto3 client it is attached to."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def attach(self, client: Any) -> Any:
+        def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+            self.calls.append((model.name, copy.deepcopy(params)))
+
+        client.meta.events.register("before-parameter-build.*.*", record)
+        return client
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _ in self.calls]
+
+    def params(self, name: str) -> list[dict[str, Any]]:
+        return [params for op, params in self.calls if op == name]

@@ -13,7 +13,6 @@ The module runs in-process (``patch_module_args`` + exit/fail patched to raise).
 
 from __future__ import annotations
 
-import copy
 import datetime
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +25,7 @@ from ansible_collections.gearlift.platform.plugins.modules import account_baseli
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from .module_harness import Result, dummy_aws_env, run_main
+from .module_harness import CallLog, Result, dummy_aws_env, run_main
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -77,27 +76,6 @@ def only(**services: Any) -> dict[str, Any]:
 @pytest.fixture(autouse=True)
 def aws_env(monkeypatch):
     dummy_aws_env(monkeypatch, REGION)
-
-
-class CallLog:
-    """Ordered log of API operation names across every client it is attached to."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-
-    def attach(self, client: Any) -> Any:
-        def record(params: dict[str, Any], model: Any, **_: Any) -> None:
-            self.calls.append((model.name, copy.deepcopy(params)))
-
-        client.meta.events.register("before-parameter-build.*.*", record)
-        return client
-
-    @property
-    def names(self) -> list[str]:
-        return [name for name, _ in self.calls]
-
-    def params(self, name: str) -> list[dict[str, Any]]:
-        return [params for op, params in self.calls if op == name]
 
 
 @dataclass

@@ -32,7 +32,7 @@ from ansible_collections.gearlift.platform.plugins.modules import asg_fleet
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from .module_harness import Result, dummy_aws_env, run_main
+from .module_harness import CallLog, Result, dummy_aws_env, run_main
 
 REGION = "us-east-1"
 AMI_V1 = "ami-12c6146b"  # AMIs moto ships with
@@ -156,27 +156,6 @@ def group(net: Net) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------- client plumbing
-
-
-class CallLog:
-    """Ordered log of (operation, params) across every client it is attached to."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-
-    def attach(self, client: Any) -> Any:
-        def record(params: dict[str, Any], model: Any, **_: Any) -> None:
-            self.calls.append((model.name, copy.deepcopy(params)))
-
-        client.meta.events.register("before-parameter-build.*.*", record)
-        return client
-
-    @property
-    def names(self) -> list[str]:
-        return [name for name, _ in self.calls]
-
-    def params(self, name: str) -> list[dict[str, Any]]:
-        return [params for op, params in self.calls if op == name]
 
 
 class RefreshSplit:
