@@ -162,6 +162,18 @@ def check_guards(params: Mapping[str, Any]) -> list[str]:
     if size is not None and not 1 <= size <= 65536:
         errors.append(f"volume_size={size} must be between 1 and 65536 GiB")
 
+    pool = p.get("warm_pool") or {}
+    if pool.get("state", "present") == "present" and pool:
+        pool_min = pool.get("min_size") or 0
+        prepared = pool.get("max_group_prepared_capacity")
+        if pool_min < 0:
+            errors.append(f"warm_pool.min_size={pool_min} must be >= 0")
+        if prepared is not None and prepared != -1:
+            if prepared < 0:
+                errors.append(f"warm_pool.max_group_prepared_capacity={prepared} must be >= 0 (or -1: max_size)")
+            elif max_size is not None and prepared > max_size:
+                errors.append(f"warm_pool.max_group_prepared_capacity={prepared} is greater than max_size={max_size}")
+
     user_data = p.get("user_data")
     if user_data is not None and len(user_data.encode("utf-8")) > USER_DATA_MAX_BYTES:
         errors.append(
@@ -539,6 +551,40 @@ def metrics_changes(
 # --------------------------------------------------------------------------
 # instance refresh
 # --------------------------------------------------------------------------
+
+
+def summarize_warm_pool(config: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The compared view of DescribeWarmPool's WarmPoolConfiguration (None: no pool, or being deleted)."""
+    if not config or config.get("Status") == "PendingDelete":
+        return None
+    return {
+        "min_size": config.get("MinSize", 0),
+        "max_group_prepared_capacity": config.get("MaxGroupPreparedCapacity", -1),
+        "pool_state": config.get("PoolState", "Stopped"),
+        "reuse_on_scale_in": bool((config.get("InstanceReusePolicy") or {}).get("ReuseOnScaleIn", False)),
+    }
+
+
+def desired_warm_pool(opts: Mapping[str, Any]) -> dict[str, Any] | None:
+    if opts.get("state", "present") == "absent":
+        return None
+    prepared = opts.get("max_group_prepared_capacity")
+    return {
+        "min_size": opts.get("min_size") or 0,
+        "max_group_prepared_capacity": -1 if prepared is None else prepared,
+        "pool_state": opts.get("pool_state") or "Stopped",
+        "reuse_on_scale_in": bool(opts.get("reuse_on_scale_in")),
+    }
+
+
+def warm_pool_request(name: str, wanted: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "AutoScalingGroupName": name,
+        "MinSize": wanted["min_size"],
+        "MaxGroupPreparedCapacity": wanted["max_group_prepared_capacity"],
+        "PoolState": wanted["pool_state"],
+        "InstanceReusePolicy": {"ReuseOnScaleIn": wanted["reuse_on_scale_in"]},
+    }
 
 
 def classify_refresh(status: str | None) -> str:

@@ -7,12 +7,13 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: account_baseline
-short_description: Turn on the account-level detective controls (GuardDuty, Security Hub, Inspector, Config pack)
+short_description: Turn on the account-level detective controls (GuardDuty, Security Hub, Inspector, AWS Config)
 version_added: 0.1.0
 description:
   - Enables, in one region of one account, the detective controls a PCI DSS-ready account needs and
-    that the bundled collections have no modules for - an Amazon GuardDuty detector, AWS Security Hub
-    with its standards, Amazon Inspector scanning, and an AWS Config conformance pack.
+    that the bundled collections have no (idempotent, check-mode capable) modules for - an Amazon
+    GuardDuty detector, AWS Security Hub with its standards, Amazon Inspector scanning, AWS Config
+    recording and a Config conformance pack.
   - Each service is an option of its own. A service whose C(enabled) is V(false) is left completely
     alone - the module neither reads nor writes it (use this when it is managed elsewhere, for example
     by an organization's delegated administrator, or when an emulator lacks its API).
@@ -93,12 +94,67 @@ options:
         elements: str
         choices: [EC2, ECR, LAMBDA, LAMBDA_CODE]
         default: [EC2]
+  config_recorder:
+    description:
+      - AWS Config recording in the region - the configuration recorder, its delivery channel, and
+        recording switched on. A region has at most one recorder and one delivery channel; when one of
+        another name exists the module fails and names it (set O(config_recorder.name) to manage it).
+      - The recorder and the channel are written only when a compared field differs - the recorder's
+        role and C(allSupported) / C(includeGlobalResourceTypes), the channel's bucket, key prefix, KMS
+        key, SNS topic and snapshot frequency - so the extra fields AWS adds to what it returns
+        (recording strategy, recording mode) do not make every run report a change. A stopped recorder
+        is started.
+      - When omitted, AWS Config recording is not managed.
+    type: dict
+    suboptions:
+      enabled:
+        description: Manage Config recording. V(false) leaves it alone (no API call at all).
+        type: bool
+        default: true
+      name:
+        description: Name of the configuration recorder and of its delivery channel.
+        type: str
+        default: default
+      role_arn:
+        description:
+          - IAM role AWS Config assumes to read the resources and to deliver to the bucket (for example
+            one with the C(service-role/AWS_ConfigRole) managed policy).
+          - Required when O(config_recorder.enabled=true).
+        type: str
+      all_supported:
+        description: Record every supported regional resource type.
+        type: bool
+        default: true
+      include_global_types:
+        description:
+          - Record global resources (IAM). Turn this on in one region only to avoid duplicate items.
+        type: bool
+        default: true
+      delivery_s3_bucket:
+        description:
+          - Bucket (name only) for configuration history and snapshots.
+          - Required when O(config_recorder.enabled=true).
+        type: str
+      delivery_s3_key_prefix:
+        description: Key prefix in the bucket.
+        type: str
+      delivery_kms_key_arn:
+        description: ARN of the KMS key Config encrypts the delivered objects with.
+        type: str
+      delivery_sns_topic_arn:
+        description: SNS topic for Config notifications.
+        type: str
+      delivery_frequency:
+        description: How often Config delivers a configuration snapshot.
+        type: str
+        choices: [One_Hour, Three_Hours, Six_Hours, Twelve_Hours, TwentyFour_Hours]
+        default: TwentyFour_Hours
   config_conformance_pack:
     description:
       - An AWS Config conformance pack, deployed from a template in S3 - typically the AWS sample
         template "Operational Best Practices for PCI DSS v4.0" copied to a bucket of yours.
-      - AWS Config must already record in the region (configuration recorder and delivery channel),
-        for example with C(community.aws.config_recorder) and C(community.aws.config_delivery_channel).
+      - AWS Config must record in the region (configuration recorder and delivery channel); manage
+        recording with O(config_recorder) in the same task - it is converged before the pack.
       - When omitted, conformance packs are not managed.
       - The Config API does not return the template a pack was deployed from, so the module records
         the O(config_conformance_pack.template_s3_uri) it deployed in the tag C(gearlift:template-s3-uri)
@@ -140,8 +196,11 @@ notes:
     C(securityhub:BatchEnableStandards), C(securityhub:BatchDisableStandards) (only with purge);
     C(inspector2:BatchGetAccountStatus), C(inspector2:Enable); C(config:DescribeConformancePacks),
     C(config:DescribeConformancePackStatus), C(config:ListTagsForResource), C(config:PutConformancePack),
-    C(config:TagResource), plus C(s3:GetObject) on the template and C(iam:CreateServiceLinkedRole) for
-    the services' first enablement.
+    C(config:TagResource); C(config:DescribeConfigurationRecorders),
+    C(config:DescribeConfigurationRecorderStatus), C(config:DescribeDeliveryChannels),
+    C(config:PutConfigurationRecorder), C(config:PutDeliveryChannel), C(config:StartConfigurationRecorder),
+    C(iam:PassRole) on the recorder's role; plus C(s3:GetObject) on the template and
+    C(iam:CreateServiceLinkedRole) for the services' first enablement.
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
@@ -160,6 +219,10 @@ EXAMPLES = r"""
         - aws-foundational-security-best-practices-v1.0.0
     inspector:
       resource_types: [EC2]
+    config_recorder:
+      role_arn: arn:aws:iam::123456789012:role/shop-production-config
+      delivery_s3_bucket: shop-production-config-123456789012
+      delivery_kms_key_arn: arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab
     config_conformance_pack:
       name: pci-dss-v4
       template_s3_uri: s3://acme-config-templates-eu-central-1/Operational-Best-Practices-for-PCI-DSS-v4.0.yaml
@@ -323,6 +386,28 @@ status:
           description: Write calls made (or that would be made).
           type: list
           elements: str
+    config_recorder:
+      description: AWS Config recording state (only C(managed=false) when the option is omitted).
+      type: dict
+      sample:
+        managed: true
+        name: default
+        recording: true
+        actions: [PutConfigurationRecorder, PutDeliveryChannel, StartConfigurationRecorder]
+      contains:
+        managed:
+          description: Whether the module managed Config recording in this run.
+          type: bool
+        name:
+          description: Recorder and delivery channel name.
+          type: str
+        recording:
+          description: Whether the recorder records after the run (would record, in check mode).
+          type: bool
+        actions:
+          description: Write calls made (or that would be made in check mode), in order.
+          type: list
+          elements: str
     config_conformance_pack:
       description: Conformance pack state (only C(managed=false) when the option is omitted).
       type: dict
@@ -400,6 +485,10 @@ INSPECTOR_ON = frozenset({"ENABLED", "ENABLING"})
 TEMPLATE_TAG = "gearlift:template-s3-uri"
 _TAG_VALUE_OK = re.compile(r"[\w .:/=+\-@]{0,256}")
 FAILED_PACK_STATES = frozenset({"CREATE_FAILED", "UPDATE_FAILED"})
+DELIVERY_FREQUENCIES = ["One_Hour", "Three_Hours", "Six_Hours", "Twelve_Hours", "TwentyFour_Hours"]
+# AWS Config validates the role and the bucket policy on these writes; a role or policy created a
+# moment ago is not visible to it yet, so they are retried for a while.
+CONFIG_PROPAGATION_ERRORS = ["InsufficientDeliveryPolicyException", "InvalidRoleException"]
 
 SERVICE_LABELS = {
     "guardduty": "GuardDuty",
@@ -438,6 +527,22 @@ def argument_spec() -> dict[str, Any]:
                     type="list", elements="str", choices=list(INSPECTOR_RESOURCE_KEYS), default=["EC2"]
                 ),
             ),
+        ),
+        config_recorder=dict(
+            type="dict",
+            options=dict(
+                enabled=dict(type="bool", default=True),
+                name=dict(type="str", default="default"),
+                role_arn=dict(type="str"),
+                all_supported=dict(type="bool", default=True),
+                include_global_types=dict(type="bool", default=True),
+                delivery_s3_bucket=dict(type="str"),
+                delivery_s3_key_prefix=dict(type="str"),
+                delivery_kms_key_arn=dict(type="str"),
+                delivery_sns_topic_arn=dict(type="str"),
+                delivery_frequency=dict(type="str", choices=DELIVERY_FREQUENCIES, default="TwentyFour_Hours"),
+            ),
+            required_if=[("enabled", True, ("role_arn", "delivery_s3_bucket"))],
         ),
         config_conformance_pack=dict(
             type="dict",
@@ -478,6 +583,15 @@ def check_params(params: dict[str, Any]) -> list[str]:
         bucket = pack.get("delivery_s3_bucket")
         if bucket is not None and ("/" in bucket or bucket.startswith("s3:")):
             errors.append(f"config_conformance_pack.delivery_s3_bucket is a bucket name, not a URI: {bucket!r}")
+    recorder = params.get("config_recorder")
+    if recorder and recorder["enabled"]:
+        bucket = recorder["delivery_s3_bucket"] or ""
+        if "/" in bucket or bucket.startswith("s3:"):
+            errors.append(f"config_recorder.delivery_s3_bucket is a bucket name, not a URI: {bucket!r}")
+        if not re.match(r"^arn:aws[\w-]*:iam::\d{12}:role/.+", recorder["role_arn"] or ""):
+            errors.append(f"config_recorder.role_arn must be an IAM role ARN, got {recorder['role_arn']!r}")
+        if recorder["include_global_types"] and not recorder["all_supported"]:
+            errors.append("config_recorder.include_global_types=true needs config_recorder.all_supported=true")
     inspector = params.get("inspector") or {}
     if inspector.get("enabled") and not inspector.get("resource_types"):
         errors.append("inspector.resource_types must not be empty when inspector.enabled=true")
@@ -500,6 +614,9 @@ class Baseline:
 
     # ------------------------------------------------------------------ utils
     def client(self, service: str) -> Any:
+        if service == "config":
+            retry = AWSRetry.jittered_backoff(retries=8, catch_extra_error_codes=CONFIG_PROPAGATION_ERRORS)
+            return self.module.client(service, retry_decorator=retry)
         return self.module.client(service, retry_decorator=self.retry)
 
     def call(self, client: Any, service: str, operation: str, missing: tuple[str, ...] = (), **kwargs: Any) -> Any:
@@ -740,6 +857,92 @@ class Baseline:
                 failed_accounts=answer.get("failedAccounts"),
             )
 
+    # ------------------------------------------------------- config recorder
+    def config_recorder(self, opts: dict[str, Any]) -> None:
+        cfg = self.client("config")
+        name = opts["name"]
+        status: dict[str, Any] = {"managed": True, "actions": [], "name": name}
+        self.status["config_recorder"] = status
+
+        recorders = self.call(cfg, "config", "describe_configuration_recorders").get("ConfigurationRecorders") or []
+        channels = self.call(cfg, "config", "describe_delivery_channels").get("DeliveryChannels") or []
+        for kind, found in (("configuration recorder", recorders), ("delivery channel", channels)):
+            others = sorted(r["name"] for r in found if r["name"] != name)
+            if others:
+                self.module.fail_json(
+                    msg=f"AWS Config: the region already has the {kind} {others[0]!r} and allows only one; "
+                    f"set config_recorder.name to {others[0]!r} to manage it",
+                    changed=self.changed,
+                    status=self.status,
+                )
+        recorder = next((r for r in recorders if r["name"] == name), None)
+        channel = next((c for c in channels if c["name"] == name), None)
+
+        group = {"allSupported": opts["all_supported"], "includeGlobalResourceTypes": opts["include_global_types"]}
+        have_group = (recorder or {}).get("recordingGroup") or {}
+        recorder_now = None
+        if recorder is not None:
+            recorder_now = {
+                "role_arn": recorder.get("roleARN"),
+                "all_supported": have_group.get("allSupported"),
+                "include_global_types": have_group.get("includeGlobalResourceTypes"),
+            }
+        recorder_wanted = {
+            "role_arn": opts["role_arn"],
+            "all_supported": opts["all_supported"],
+            "include_global_types": opts["include_global_types"],
+        }
+        if recorder_now != recorder_wanted and self.write(status, "put_configuration_recorder"):
+            body: dict[str, Any] = {"name": name, "roleARN": opts["role_arn"], "recordingGroup": group}
+            if recorder and recorder.get("recordingMode"):
+                body["recordingMode"] = recorder["recordingMode"]
+            self.call(cfg, "config", "put_configuration_recorder", ConfigurationRecorder=body)
+
+        channel_wanted = {
+            "s3BucketName": opts["delivery_s3_bucket"],
+            "s3KeyPrefix": opts.get("delivery_s3_key_prefix"),
+            "s3KmsKeyArn": opts.get("delivery_kms_key_arn"),
+            "snsTopicARN": opts.get("delivery_sns_topic_arn"),
+            "deliveryFrequency": opts["delivery_frequency"],
+        }
+        channel_now = None
+        if channel is not None:
+            channel_now = {
+                key: channel.get(key) for key in ("s3BucketName", "s3KeyPrefix", "s3KmsKeyArn", "snsTopicARN")
+            }
+            channel_now["deliveryFrequency"] = (channel.get("configSnapshotDeliveryProperties") or {}).get(
+                "deliveryFrequency"
+            )
+        if channel_now != channel_wanted and self.write(status, "put_delivery_channel"):
+            body = {k: v for k, v in channel_wanted.items() if v is not None and k != "deliveryFrequency"}
+            body["name"] = name
+            body["configSnapshotDeliveryProperties"] = {"deliveryFrequency": opts["delivery_frequency"]}
+            self.call(cfg, "config", "put_delivery_channel", DeliveryChannel=body)
+
+        recording = False
+        if recorder is not None:
+            answer = self.call(
+                cfg,
+                "config",
+                "describe_configuration_recorder_status",
+                missing=("NoSuchConfigurationRecorderException",),
+                ConfigurationRecorderNames=[name],
+            )
+            recording = any(s.get("recording") for s in (answer or {}).get("ConfigurationRecordersStatus") or [])
+        if not recording and self.write(status, "start_configuration_recorder"):
+            self.call(cfg, "config", "start_configuration_recorder", ConfigurationRecorderName=name)
+        status["recording"] = True
+        self.before["config_recorder"] = {
+            "recorder": recorder_now,
+            "delivery_channel": channel_now,
+            "recording": recording,
+        }
+        self.after["config_recorder"] = {
+            "recorder": recorder_wanted,
+            "delivery_channel": channel_wanted,
+            "recording": True,
+        }
+
     # ---------------------------------------------------------- config pack
     def conformance_pack(self, opts: dict[str, Any]) -> None:
         cfg = self.client("config")
@@ -854,6 +1057,7 @@ class Baseline:
             ("guardduty", p["guardduty"], self.guardduty),
             ("security_hub", p["security_hub"], self.security_hub),
             ("inspector", p["inspector"], self.inspector),
+            ("config_recorder", p["config_recorder"], self.config_recorder),
             ("config_conformance_pack", p["config_conformance_pack"], self.conformance_pack),
         ]
         for key, opts, converge in plan:

@@ -196,6 +196,36 @@ options:
         Metrics not listed are disabled.
     type: list
     elements: str
+  warm_pool:
+    description:
+      - A warm pool of pre-initialised instances the group draws from when it scales out - for an
+        application that starts slowly (a JVM warming up), scale-out then takes seconds instead of minutes.
+      - Omitted, the group's warm pool is left alone. With O(warm_pool.state=absent) it is deleted.
+      - Written only when a field differs from C(DescribeWarmPool).
+    type: dict
+    suboptions:
+      state:
+        description: Whether the group has a warm pool.
+        type: str
+        choices: [present, absent]
+        default: present
+      min_size:
+        description: Instances kept in the pool at all times.
+        type: int
+        default: 0
+      max_group_prepared_capacity:
+        description:
+          - Upper bound of instances in the group plus the pool; omitted (or -1), the group's maximum size.
+        type: int
+      pool_state:
+        description: State of the instances in the pool (stopped ones cost only their EBS volumes).
+        type: str
+        choices: [Stopped, Running, Hibernated]
+        default: Stopped
+      reuse_on_scale_in:
+        description: Return instances to the pool on scale-in instead of terminating them.
+        type: bool
+        default: false
   refresh:
     description:
       - Start an instance refresh when the group exists, has instances and its launch template
@@ -371,6 +401,17 @@ auto_scaling_group:
           lifecycle_state: InService
           health_status: Healthy
           launch_template_version: "4"
+warm_pool:
+  description:
+    - The warm pool after the run (as it would be, in check mode); null when the group has none or
+      O(warm_pool) was omitted.
+  returned: always
+  type: dict
+  sample:
+    min_size: 1
+    max_group_prepared_capacity: -1
+    pool_state: Stopped
+    reuse_on_scale_in: false
 instance_refresh:
   description: The instance refresh this run started or followed; null when none was needed.
   returned: always
@@ -496,6 +537,16 @@ def argument_spec() -> dict[str, Any]:
         capacity_rebalance=dict(type="bool"),
         metrics_collection=dict(type="bool"),
         metrics_list=dict(type="list", elements="str"),
+        warm_pool=dict(
+            type="dict",
+            options=dict(
+                state=dict(type="str", choices=["present", "absent"], default="present"),
+                min_size=dict(type="int", default=0),
+                max_group_prepared_capacity=dict(type="int"),
+                pool_state=dict(type="str", choices=["Stopped", "Running", "Hibernated"], default="Stopped"),
+                reuse_on_scale_in=dict(type="bool", default=False),
+            ),
+        ),
         refresh=dict(type="bool", default=True),
         wait=dict(type="bool", default=True),
         auto_rollback=dict(type="bool", default=True),
@@ -988,6 +1039,7 @@ class FleetConverger:
                 self.changed = True
             if do_refresh:
                 refresh_result = self.refresh(template, before_spec)
+        warm_pool = self.converge_warm_pool(group is not None)
 
         final = self.describe_group() if not self.check_mode else group
         result: dict[str, Any] = dict(
@@ -995,10 +1047,41 @@ class FleetConverger:
             launch_template=template,
             auto_scaling_group=self.group_result(final),
             instance_refresh=refresh_result,
+            warm_pool=warm_pool,
         )
         if self.module._diff or self.check_mode:
             result["diff"] = {"before": self.diff_before, "after": self.diff_after}
         self.module.exit_json(**result)
+
+    def converge_warm_pool(self, group_exists: bool) -> dict[str, Any] | None:
+        """Put, delete or leave the warm pool; returns it as it is (would be) after the run."""
+        opts = self.params["warm_pool"]
+        if opts is None:
+            return None
+        name = self.params["name"]
+        current = None
+        if group_exists:
+            try:
+                answer = self.asg.describe_warm_pool(aws_retry=True, AutoScalingGroupName=name)
+            except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
+                self.fail_aws(e, msg=f"Could not describe the warm pool of {name}", changed=self.changed)
+            current = fleet.summarize_warm_pool(answer.get("WarmPoolConfiguration"))
+        wanted = fleet.desired_warm_pool(opts)
+        self.diff_before["warm_pool"] = current
+        self.diff_after["warm_pool"] = wanted
+        if current == wanted:
+            return current
+        self.changed = True
+        if self.check_mode:
+            return wanted
+        try:
+            if wanted is None:
+                self.asg.delete_warm_pool(aws_retry=True, AutoScalingGroupName=name)
+            else:
+                self.asg.put_warm_pool(aws_retry=True, **fleet.warm_pool_request(name, wanted))
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
+            self.fail_aws(e, msg=f"Could not write the warm pool of {name}", changed=self.changed)
+        return wanted
 
     def refresh(self, template: dict[str, Any], before_spec: dict[str, Any] | None) -> dict[str, Any]:
         p = self.params

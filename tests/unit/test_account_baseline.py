@@ -764,3 +764,108 @@ def test_unknown_standard_is_refused(stubs):
     assert result.failed
     assert "pci-dss-v3.2.1" in result["msg"]
     assert stubs.clients.requested == []
+
+
+# ------------------------------------------------------------- moto: AWS Config recording
+
+CONFIG_ROLE = f"arn:aws:iam::{ACCOUNT}:role/shop-rehearsal-config"
+CONFIG_BUCKET = "shop-rehearsal-config-123456789012"
+CONFIG_KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+RECORDER = {"role_arn": CONFIG_ROLE, "delivery_s3_bucket": CONFIG_BUCKET, "delivery_kms_key_arn": CONFIG_KEY}
+
+
+def config_state() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    cfg = boto3.client("config", region_name=REGION)
+    return (
+        cfg.describe_configuration_recorders()["ConfigurationRecorders"],
+        cfg.describe_delivery_channels()["DeliveryChannels"],
+        cfg.describe_configuration_recorder_status()["ConfigurationRecordersStatus"],
+    )
+
+
+def test_config_recording_is_set_up_and_started_then_changes_nothing(moto_clients):
+    first = run_module(only(config_recorder=RECORDER))
+    assert not first.failed, first.data
+    assert first["changed"] is True
+    assert first["status"]["config_recorder"]["actions"] == [
+        "PutConfigurationRecorder",
+        "PutDeliveryChannel",
+        "StartConfigurationRecorder",
+    ]
+    recorders, channels, statuses = config_state()
+    assert [r["name"] for r in recorders] == ["default"]
+    assert recorders[0]["roleARN"] == CONFIG_ROLE
+    assert recorders[0]["recordingGroup"]["allSupported"] is True
+    assert recorders[0]["recordingGroup"]["includeGlobalResourceTypes"] is True
+    assert channels[0]["s3BucketName"] == CONFIG_BUCKET
+    assert channels[0]["s3KmsKeyArn"] == CONFIG_KEY
+    assert channels[0]["configSnapshotDeliveryProperties"]["deliveryFrequency"] == "TwentyFour_Hours"
+    assert statuses[0]["recording"] is True
+
+    moto_clients.log.calls.clear()
+    second = run_module(only(config_recorder=RECORDER))
+    assert not second.failed, second.data
+    assert second["changed"] is False
+    assert second["status"]["config_recorder"]["actions"] == []
+    assert moto_clients.log.names == [
+        "DescribeConfigurationRecorders",
+        "DescribeDeliveryChannels",
+        "DescribeConfigurationRecorderStatus",
+    ]
+
+
+def test_config_changed_frequency_rewrites_only_the_channel_and_a_stopped_recorder_is_started(moto_clients):
+    assert not run_module(only(config_recorder=RECORDER)).failed
+    boto3.client("config", region_name=REGION).stop_configuration_recorder(ConfigurationRecorderName="default")
+    moto_clients.log.calls.clear()
+
+    result = run_module(only(config_recorder={**RECORDER, "delivery_frequency": "Six_Hours"}), diff=True)
+    assert not result.failed, result.data
+    assert result["status"]["config_recorder"]["actions"] == ["PutDeliveryChannel", "StartConfigurationRecorder"]
+    assert result["diff"]["before"]["config_recorder"]["delivery_channel"]["deliveryFrequency"] == "TwentyFour_Hours"
+    assert result["diff"]["after"]["config_recorder"]["delivery_channel"]["deliveryFrequency"] == "Six_Hours"
+    _, channels, statuses = config_state()
+    assert channels[0]["configSnapshotDeliveryProperties"]["deliveryFrequency"] == "Six_Hours"
+    assert statuses[0]["recording"] is True
+
+
+def test_config_check_mode_reads_only_and_reports_the_writes(moto_clients):
+    result = run_module(only(config_recorder=RECORDER), check_mode=True)
+    assert not result.failed, result.data
+    assert result["changed"] is True
+    assert result["status"]["config_recorder"]["actions"] == [
+        "PutConfigurationRecorder",
+        "PutDeliveryChannel",
+        "StartConfigurationRecorder",
+    ]
+    assert moto_clients.log.names == ["DescribeConfigurationRecorders", "DescribeDeliveryChannels"]
+    assert config_state() == ([], [], [])
+
+
+def test_config_recorder_of_another_name_is_named_not_replaced(moto_clients):
+    cfg = boto3.client("config", region_name=REGION)
+    cfg.put_configuration_recorder(
+        ConfigurationRecorder={"name": "org-recorder", "roleARN": CONFIG_ROLE, "recordingGroup": {"allSupported": True}}
+    )
+    moto_clients.log.calls.clear()
+    result = run_module(only(config_recorder=RECORDER))
+    assert result.failed
+    assert "configuration recorder 'org-recorder'" in result["msg"]
+    assert "set config_recorder.name to 'org-recorder'" in result["msg"]
+    assert [name for name in moto_clients.log.names if not name.startswith("Describe")] == []
+
+
+@pytest.mark.parametrize(
+    ("recorder", "message"),
+    [
+        ({"delivery_s3_bucket": CONFIG_BUCKET}, "all of the following are missing: role_arn"),
+        ({**RECORDER, "role_arn": "shop-config"}, "config_recorder.role_arn must be an IAM role ARN"),
+        ({**RECORDER, "delivery_s3_bucket": "s3://bucket/prefix"}, "is a bucket name, not a URI"),
+        ({**RECORDER, "all_supported": False}, "include_global_types=true needs config_recorder.all_supported=true"),
+    ],
+)
+def test_bad_config_recorder_arguments_fail_before_any_call(stubs, recorder, message):
+    result = run_module(only(config_recorder=recorder))
+    assert result.failed
+    assert message in result["msg"]
+    assert stubs.clients.requested == []

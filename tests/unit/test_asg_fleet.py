@@ -290,6 +290,45 @@ def test_create_then_second_run_is_idempotent(net):
     assert second["launch_template"]["previous_version"] == 1
 
 
+def test_warm_pool_is_put_then_left_then_changed_then_deleted(net):
+    first = run_module(base_args(net, warm_pool={"min_size": 1}))
+    assert not first.failed, first.data
+    assert first["warm_pool"] == {
+        "min_size": 1,
+        "max_group_prepared_capacity": -1,
+        "pool_state": "Stopped",
+        "reuse_on_scale_in": False,
+    }
+    pool = net.asg.describe_warm_pool(AutoScalingGroupName=GROUP)["WarmPoolConfiguration"]
+    assert (pool["MinSize"], pool["PoolState"]) == (1, "Stopped")
+
+    again = run_module(base_args(net, warm_pool={"min_size": 1}))
+    assert not again.failed, again.data
+    assert again["changed"] is False
+
+    left_alone = run_module(base_args(net))
+    assert left_alone["changed"] is False
+    assert left_alone["warm_pool"] is None
+    assert net.asg.describe_warm_pool(AutoScalingGroupName=GROUP)["WarmPoolConfiguration"]["MinSize"] == 1
+
+    planned = run_module(base_args(net, warm_pool={"min_size": 2, "pool_state": "Running"}), check_mode=True)
+    assert planned["changed"] is True
+    assert planned["diff"]["before"]["warm_pool"]["min_size"] == 1
+    assert planned["diff"]["after"]["warm_pool"]["pool_state"] == "Running"
+    assert net.asg.describe_warm_pool(AutoScalingGroupName=GROUP)["WarmPoolConfiguration"]["MinSize"] == 1
+
+    changed = run_module(base_args(net, warm_pool={"min_size": 2, "pool_state": "Running"}))
+    assert changed["changed"] is True
+    pool = net.asg.describe_warm_pool(AutoScalingGroupName=GROUP)["WarmPoolConfiguration"]
+    assert (pool["MinSize"], pool["PoolState"]) == (2, "Running")
+
+    deleted = run_module(base_args(net, warm_pool={"state": "absent"}))
+    assert deleted["changed"] is True
+    assert deleted["warm_pool"] is None
+    assert "WarmPoolConfiguration" not in net.asg.describe_warm_pool(AutoScalingGroupName=GROUP)
+    assert run_module(base_args(net, warm_pool={"state": "absent"}))["changed"] is False
+
+
 def test_new_image_creates_version_and_points_group_at_it(net):
     run_module(base_args(net))
     result = run_module(base_args(net, image_id=AMI_V2, refresh=False))
@@ -443,6 +482,12 @@ GUARD_CASES = [
     ),
     pytest.param({"poll_interval": 0}, ["poll_interval"], id="zero-poll-interval"),
     pytest.param({"volume_throughput": 250, "volume_type": "gp2"}, ["volume_throughput"], id="throughput-not-gp3"),
+    pytest.param(
+        {"warm_pool": {"max_group_prepared_capacity": 9}},
+        ["warm_pool.max_group_prepared_capacity=9", "max_size=4"],
+        id="warm-pool-over-max",
+    ),
+    pytest.param({"warm_pool": {"min_size": -1}}, ["warm_pool.min_size=-1"], id="warm-pool-negative"),
 ]
 
 
