@@ -287,6 +287,7 @@ DEFAULTS: dict[str, Any] = {
     "gearlift_security_hub": True,
     "gearlift_security_hub_standards": ["pci-dss-v4.0.1", "aws-foundational-security-best-practices-v1.0.0"],
     "gearlift_inspector": True,
+    "gearlift_config_recorder": True,
     "gearlift_config_conformance_pack": {},
     # overrides
     **dict.fromkeys(OVERRIDES, False),
@@ -297,7 +298,7 @@ OPTIONAL = ("gearlift_trail_bucket",)
 
 #: gearlift_* names the playbooks define themselves (playbooks/vars/naming.yml, the role's own
 #: output); not inventory settings, so neither checked nor reported as unknown.
-INTERNAL = ("gearlift_derived", "gearlift_name", "gearlift_tags", "gearlift_log_group_prefix")
+INTERNAL = ("gearlift_derived", "gearlift_name", "gearlift_tags", "gearlift_log_group_prefix", "gearlift_key_arns")
 
 KNOWN = frozenset(DEFAULTS) | frozenset(REQUIRED) | frozenset(OPTIONAL)
 
@@ -1112,6 +1113,7 @@ class _Checker:
             ("gearlift_guardduty", "GuardDuty threat detection (PCI DSS 11.5.1, Security Hub GuardDuty.1)"),
             ("gearlift_security_hub", "Security Hub, the PCI DSS v4.0.1 control findings (the evidence)"),
             ("gearlift_inspector", "Inspector vulnerability scanning (PCI DSS 6.3 / 11.3, Security Hub Inspector.1)"),
+            ("gearlift_config_recorder", "AWS Config recording (PCI DSS 10.2 / 11.5, Security Hub Config.1)"),
         ):
             if not self.flag(setting):
                 self._control_off(production, setting, f"false leaves {control} unmanaged.")
@@ -1134,6 +1136,11 @@ class _Checker:
             self.refuse("gearlift_config_conformance_pack", f"must be a dict, got {type(pack).__name__}.")
         elif not pack and production:
             self.warn("gearlift_config_conformance_pack", "empty: no AWS Config PCI DSS conformance pack is deployed.")
+        elif pack and not self.flag("gearlift_config_recorder"):
+            self.refuse(
+                "gearlift_config_conformance_pack",
+                "needs AWS Config recording, but gearlift_config_recorder is false; turn it on (or drop the pack).",
+            )
 
     def check_names(self) -> None:
         for flag in OVERRIDES:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from gearlift.twin.awsclients import Clients
 from gearlift.twin.runner import RunResult, run_playbook
 from gearlift.twin.twin import Twin
 
@@ -179,7 +180,7 @@ def test_trail_validated_encrypted_and_logs_kept_a_year(provisioned: dict[str, A
     assert len(groups) >= 7
     for group in groups:
         assert group.get("retentionInDays", 0) >= 365, group["logGroupName"]
-        assert group.get("kmsKeyId"), group["logGroupName"]
+        assert group.get("kmsKeyId") == _key_arn(provisioned, "logs"), group["logGroupName"]
 
 
 def test_alb_tls_redirect_and_header_hygiene(provisioned: dict[str, Any]) -> None:
@@ -204,6 +205,62 @@ def test_guardduty_and_inspector_on(provisioned: dict[str, Any]) -> None:
     gd = _c(provisioned, "guardduty")
     detectors = gd.list_detectors()["DetectorIds"]
     assert len(detectors) == 1 and gd.get_detector(DetectorId=detectors[0])["Status"] == "ENABLED"  # GuardDuty.1
+
+
+def _key_arn(p: dict[str, Any], purpose: str, region: str | None = None) -> str:
+    kms = _c(p, "kms") if region is None else _region_client(p, "kms", region)
+    return str(kms.describe_key(KeyId=f"alias/{NAME}-{purpose}")["KeyMetadata"]["Arn"])
+
+
+def _region_client(p: dict[str, Any], service: str, region: str) -> Any:
+    clients = p["twin"].clients
+    return Clients(clients.endpoint, region)(service)
+
+
+def test_config_records_into_a_private_encrypted_bucket(provisioned: dict[str, Any]) -> None:
+    cfg = _c(provisioned, "config")
+    recorders = cfg.describe_configuration_recorders()["ConfigurationRecorders"]
+    assert len(recorders) == 1 and recorders[0]["recordingGroup"]["allSupported"] is True
+    assert recorders[0]["roleARN"].endswith(f":role/{NAME}-config")
+    statuses = cfg.describe_configuration_recorder_status()["ConfigurationRecordersStatus"]
+    assert [s["recording"] for s in statuses] == [True]  # Config.1
+    channel = cfg.describe_delivery_channels()["DeliveryChannels"][0]
+    assert channel["s3KmsKeyArn"] == _key_arn(provisioned, "logs")
+    s3 = _c(provisioned, "s3")
+    bucket = channel["s3BucketName"]
+    assert all(s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"].values())
+    rule = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
+    assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    assert any(st["Sid"] == "DenyInsecureTransport" and st["Effect"] == "Deny" for st in policy["Statement"])  # S3.5
+
+
+def test_waf_logs_with_session_headers_redacted(provisioned: dict[str, Any]) -> None:
+    waf = _c(provisioned, "wafv2")
+    acl = next(a for a in waf.list_web_acls(Scope="REGIONAL")["WebACLs"] if a["Name"] == NAME)
+    logging = waf.get_logging_configuration(ResourceArn=acl["ARN"])["LoggingConfiguration"]  # WAF.11
+    [destination] = logging["LogDestinationConfigs"]
+    assert destination.endswith(f":log-group:aws-waf-logs-{NAME}")
+    assert {f["SingleHeader"]["Name"] for f in logging["RedactedFields"]} == {"authorization", "cookie"}
+    group = _c(provisioned, "logs").describe_log_groups(logGroupNamePrefix=f"aws-waf-logs-{NAME}")["logGroups"][0]
+    assert group["retentionInDays"] >= 365 and group["kmsKeyId"] == _key_arn(provisioned, "logs")
+
+
+def test_alarm_topic_encrypted_and_backups_copied_to_an_encrypted_vault(provisioned: dict[str, Any]) -> None:
+    sns = _c(provisioned, "sns")
+    topic = next(t["TopicArn"] for t in sns.list_topics()["Topics"] if t["TopicArn"].endswith(f":{NAME}-alarms"))
+    assert sns.get_topic_attributes(TopicArn=topic)["Attributes"]["KmsMasterKeyId"] == _key_arn(provisioned, "logs")
+    copy_region = "us-west-2"  # inventories/rehearsal: gearlift_backup_copy_region
+    vault = _region_client(provisioned, "backup", copy_region).describe_backup_vault(BackupVaultName=NAME)
+    assert vault["EncryptionKeyArn"] == _key_arn(provisioned, "data", copy_region)
+    plan_id = next(
+        p["BackupPlanId"]
+        for p in _c(provisioned, "backup").list_backup_plans()["BackupPlansList"]
+        if p["BackupPlanName"] == NAME
+    )
+    rules = _c(provisioned, "backup").get_backup_plan(BackupPlanId=plan_id)["BackupPlan"]["Rules"]
+    for rule in rules:
+        assert [c["DestinationBackupVaultArn"] for c in rule["CopyActions"]] == [vault["BackupVaultArn"]]
 
 
 def test_dynamic_inventory_lists_the_fleet_and_ansible_reaches_it(provisioned: dict[str, Any]) -> None:

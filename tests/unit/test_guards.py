@@ -467,6 +467,20 @@ BAD_CASES: list[tuple[str, dict[str, Any], str, str, str | None]] = [
         "pci-dss-v4.0.1",
         "gearlift_allow_disabled_controls",
     ),
+    (
+        "config-recorder-off",
+        {"gearlift_config_recorder": False, "gearlift_config_conformance_pack": {}},
+        "gearlift_config_recorder",
+        "AWS Config recording",
+        "gearlift_allow_disabled_controls",
+    ),
+    (
+        "conformance-pack-without-recorder",
+        {"gearlift_config_recorder": False, "gearlift_allow_disabled_controls": True},
+        "gearlift_config_conformance_pack",
+        "needs AWS Config recording",
+        NO_OVERRIDE,
+    ),
     ("trail-bucket-empty", {"gearlift_trail_bucket": ""}, "gearlift_trail_bucket", "leave it undefined", NO_OVERRIDE),
     (
         "environment-unknown",
