@@ -1,0 +1,116 @@
+"""The golden image, booted: behaviour across the roles, not files.
+
+gl-golden carries every host role; at boot it fetched the DB login from the AWS
+emulator's Secrets Manager and serves the shop through Apache from gl-golden-db
+(MariaDB over TLS). The password is never put on a command line (testinfra's
+commands are Ansible module calls, logged to the host's journal): it is compared
+by hash, and searched for with grep -f from a tmpfs file cut out of the env file.
+"""
+
+import hashlib
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+
+import boto3
+import pytest
+import testinfra
+
+testinfra_hosts = ["ansible://gl-golden"]
+
+ENV_FILE = "/run/gearlift/db.env"
+TEST_DIR = "/run/gearlift-test"
+PW_FILE = f"{TEST_DIR}/pw"
+SEEDED = {"TSHIRT-BLK-M", "TSHIRT-BLK-L", "TSHIRT-WHT-M", "HOODIE-GRY-M", "HOODIE-GRY-L", "HOODIE-NVY-XL"}
+STATE = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent")) / "golden"
+# Everything persistent in the image; /proc, /sys, /dev and the tmpfs /run are not the image.
+SEARCH_EXCLUDES = "--exclude-dir=proc --exclude-dir=sys --exclude-dir=dev --exclude-dir=run"
+
+
+def _emulator_secret():
+    emulator = json.loads((STATE / "emulator" / "emulator.json").read_text())
+    client = boto3.client(
+        "secretsmanager",
+        region_name="us-east-1",
+        endpoint_url=emulator["url"],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    return json.loads(client.get_secret_value(SecretId="gearlift/shop-golden/app-db")["SecretString"])
+
+
+@pytest.fixture(scope="module")
+def db():
+    inventory = os.environ["MOLECULE_INVENTORY_FILE"]
+    return testinfra.get_host("ansible://gl-golden-db", ansible_inventory=inventory)
+
+
+@pytest.fixture(scope="module")
+def password_file(host):
+    host.check_output(f"install -d -m 0700 {TEST_DIR}")
+    host.check_output(f"sed -n 's/^DB_PASSWORD=//p' {ENV_FILE} > {PW_FILE}")
+    assert int(host.check_output(f"wc -c < {PW_FILE}").strip()) > 20, "no DB_PASSWORD in the env file"
+    return PW_FILE
+
+
+def _get(host, path, timeout=90):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = host.run(f"curl -s -i --max-time 5 http://127.0.0.1{path}")
+        if result.rc == 0 and " 200 " in result.stdout.splitlines()[0]:
+            head, _, body = result.stdout.partition("\r\n\r\n")
+            return head, body
+        time.sleep(2)
+    pytest.fail(f"GET {path} through Apache did not answer 200 within {timeout}s")
+
+
+def test_login_came_from_the_emulator_at_boot(host, password_file):
+    """The boot unit wrote the emulator's secret (host, user, password) into the tmpfs env file."""
+    secret = _emulator_secret()
+    env = host.file(ENV_FILE)
+    assert (env.user, env.group, env.mode) == ("root", "shop", 0o640), f"{ENV_FILE}: {env.user}:{env.group}"
+    assert host.check_output(f"stat -f -c %T {ENV_FILE}").strip() == "tmpfs", f"{ENV_FILE} is not on tmpfs"
+    assert host.check_output(f"sed -n 's/^DB_HOST=//p' {ENV_FILE}").strip() == "gl-golden-db"
+    assert host.check_output(f"sed -n 's/^DB_USER=//p' {ENV_FILE}").strip() == secret["username"]
+    on_host = host.check_output(f"tr -d '\\n' < {PW_FILE} | sha256sum").split()[0]
+    assert on_host == hashlib.sha256(secret["password"].encode()).hexdigest(), "the password is not the emulator's"
+    assert host.check_output(f"sed -n 's/^DB_TLS=//p' {ENV_FILE}").strip() == "required"
+    unit = host.check_output("systemctl show -p ActiveState --value gearlift-db-secret.service").strip()
+    assert unit == "active", f"gearlift-db-secret.service is {unit} after the boot"
+
+
+def test_shop_through_apache_reads_and_writes_mariadb_over_tls(host, db):
+    """Catalog from MariaDB, an order through Apache lands in MariaDB, over a TLS session."""
+    head, body = _get(host, "/catalog")
+    assert {p["sku"] for p in json.loads(body)} == SEEDED, f"/catalog through Apache returned {body[:300]}"
+    assert "Strict-Transport-Security: max-age=" in head, f"no HSTS from Apache: {head}"
+    assert "X-Content-Type-Options: nosniff" in head, f"no nosniff from Apache: {head}"
+    assert "Server: Apache\r\n" in head, f"Server header reveals more than the product: {head}"
+
+    ref = f"golden-{uuid.uuid4().hex[:12]}"
+    order = json.dumps({"order_ref": ref, "sku": "HOODIE-GRY-M", "qty": 2})
+    created = host.run(
+        f"curl -s -o /dev/null -w '%{{http_code}}' -H 'Content-Type: application/json' -d '{order}' "
+        "http://127.0.0.1/orders"
+    )
+    assert created.stdout.strip() == "201", f"POST /orders through Apache: {created.stdout} {created.stderr}"
+    row = db.check_output(f"mariadb -N -B -e \"SELECT sku, qty FROM shop.orders WHERE order_ref='{ref}'\"")
+    assert row.split() == ["HOODIE-GRY-M", "2"], f"the order is not in MariaDB: {row!r}"
+    # The app's writes above succeeded; MariaDB accepts that login only over TLS.
+    grants = db.check_output("mariadb -N -B -e \"SHOW CREATE USER 'shopapp'@'%'\"")
+    assert "REQUIRE SSL" in grants, f"shopapp may log in without TLS: {grants}"
+    secure = db.check_output("mariadb -N -B -e \"SELECT @@require_secure_transport\"").strip()
+    assert secure == "1", "require_secure_transport is off on the DB"
+    accepts = db.check_output("mariadb -N -B -e \"SHOW GLOBAL STATUS LIKE 'Ssl_accepts'\"").split()
+    assert int(accepts[1]) > 0, "MariaDB accepted no TLS connection"
+
+
+def test_no_secret_anywhere_in_the_image(host, password_file):
+    """Nothing persistent on the image holds the DB password (the tmpfs env file is not the image)."""
+    found = host.run(f"grep -rlF -f {PW_FILE} {SEARCH_EXCLUDES} / 2>/dev/null")
+    assert found.stdout.strip() == "", f"the DB password is stored in: {found.stdout}"
+    journal = host.run(f"journalctl --no-pager -o cat | grep -cF -f {PW_FILE}")
+    assert journal.stdout.strip() == "0", "the DB password is in the journal"
+    assert not host.file("/root/.mysql_history").exists, "a MySQL client history is in the image"
