@@ -11,6 +11,7 @@ from types import FrameType
 
 from gearlift.twin.errors import TwinError
 from gearlift.twin.twin import REPO_ROOT, Twin, TwinConfig, clean
+from gearlift.vm import VMError
 
 
 def _say(line: str) -> None:
@@ -115,6 +116,51 @@ def cmd_images(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_vm_image(args: argparse.Namespace) -> int:
+    from gearlift import vm
+
+    image = vm.build_image(log=_say, force=args.rebuild)
+    _say(f"ready: {image.image} (kernel {image.kernel.name}, key {image.key})")
+    return 0
+
+
+def cmd_vm_up(args: argparse.Namespace) -> int:
+    from gearlift import vm
+
+    run_dir = vm.default_cache_dir() / "run"
+    if vm.stop_recorded(run_dir):
+        _say("stopped a VM an earlier `gearlift vm up` left running")
+    image = vm.build_image(log=_say)
+    stop = threading.Event()
+
+    def _handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, _handler)
+    signal.signal(signal.SIGTERM, _handler)
+    with vm.VM(image, run_dir, memory_mb=args.memory, log=_say) as machine:
+        _say(f"inventory: {machine.inventory}")
+        _say(f"ssh: ssh {' '.join(machine.ssh_options())} {vm.ADMIN_USER}@127.0.0.1")
+        _say("VM running; Ctrl-C (or `gearlift vm down`) stops it")
+        while not stop.wait(1.0):
+            if not machine.alive():
+                if not machine.pid_file.exists():  # qemu removes it on a clean quit (`gearlift vm down`)
+                    _say("the VM was stopped from outside")
+                    return 0
+                _say(f"qemu exited; serial log: {machine.serial_log}")
+                return 1
+        _say("stopping the VM")
+    return 0
+
+
+def cmd_vm_down(args: argparse.Namespace) -> int:
+    from gearlift import vm
+
+    stopped = vm.stop_recorded(vm.default_cache_dir() / "run")
+    _say("VM stopped" if stopped else "no VM running")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gearlift", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -138,6 +184,16 @@ def build_parser() -> argparse.ArgumentParser:
     cln.set_defaults(func=cmd_clean)
     img = twin_sub.add_parser("images", help="build the cached test-host images")
     img.set_defaults(func=cmd_images)
+    vmp = sub.add_parser("vm", help="the qemu VM test host (auditd, sysctl, mounts, AIDE, AppArmor)")
+    vm_sub = vmp.add_subparsers(dest="vm_command", required=True)
+    vm_img = vm_sub.add_parser("image", help="build the VM image (cached; rebuilt when its recipe changes)")
+    vm_img.add_argument("--rebuild", action="store_true", help="rebuild even when the cached image is current")
+    vm_img.set_defaults(func=cmd_vm_image)
+    vm_up = vm_sub.add_parser("up", help="boot the VM, print its Ansible inventory, run until Ctrl-C")
+    vm_up.add_argument("--memory", type=int, default=1536, help="guest memory in MB (default 1536)")
+    vm_up.set_defaults(func=cmd_vm_up)
+    vm_down = vm_sub.add_parser("down", help="stop the VM `gearlift vm up` started")
+    vm_down.set_defaults(func=cmd_vm_down)
     return parser
 
 
@@ -151,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     try:
         return int(args.func(args))
-    except TwinError as exc:
+    except (TwinError, VMError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
