@@ -9,15 +9,14 @@ official one for the region, the OS and the architecture.
 
 from __future__ import annotations
 
-import json
-import os
 import platform
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from .role_harness import run_check
 
 REPO = Path(__file__).resolve().parents[2]
 ANSIBLE_PLAYBOOK = REPO / ".venv" / "bin" / "ansible-playbook"
@@ -53,41 +52,7 @@ def _os_release() -> dict[str, str]:
 def _run(
     tmp_path: Path, role: str, variables: dict[str, object], extra_args: tuple[str, ...] = ()
 ) -> subprocess.CompletedProcess[str]:
-    playbook = tmp_path / "play.yml"
-    playbook.write_text(PLAYBOOK.format(role=role), encoding="utf-8")
-    extra = tmp_path / "vars.json"
-    extra.write_text(json.dumps(variables), encoding="utf-8")
-    env = {
-        **os.environ,
-        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-        # No fact cache file, no retry files, plain output.
-        "ANSIBLE_CACHE_PLUGIN": "ansible.builtin.memory",
-        "ANSIBLE_LOCAL_TEMP": str(tmp_path / "tmp"),
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_FORCE_COLOR": "0",
-        # The modules run with this interpreter (no discovery of whatever python3 is on PATH).
-        "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
-    }
-    return subprocess.run(
-        [
-            str(ANSIBLE_PLAYBOOK),
-            "-i",
-            "localhost,",
-            "-c",
-            "local",
-            "--check",
-            *extra_args,
-            str(playbook),
-            "-e",
-            f"@{extra}",
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return run_check(tmp_path, PLAYBOOK.format(role=role), variables, extra_args)
 
 
 def _assert_stopped_at(result: subprocess.CompletedProcess[str], task: str, message: str) -> None:
