@@ -1,0 +1,150 @@
+"""Behaviour of the gearlift.platform.hardening role on the shared Debian 12 test host.
+
+Grouped into few functions: every testinfra call goes through Ansible (~6 s per function).
+"""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+ADMIN_KEY_USER = "gearlift-admin"
+PAM_TEST_USER = "gearlift-pamtest"
+PAM_TEST_PASSWORD = "Gl-test-Passw0rd-4711"  # throw-away password of a user in the disposable container
+
+
+def _sshd_t(host):
+    pairs = {}
+    for line in host.check_output("/usr/sbin/sshd -T").splitlines():
+        key, _, value = line.partition(" ")
+        pairs.setdefault(key, value)
+    return pairs
+
+
+def _audit_report():
+    base = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY")
+    if base:
+        reports = sorted((Path(base) / "audit").glob("*.json"))
+    else:
+        reports = sorted(Path("~/.ansible/tmp").expanduser().glob("molecule.*.hardening/audit/*.json"))
+    assert reports, f"no audit report under {base or '~/.ansible/tmp'} (converge imports playbooks/audit.yml)"
+    return json.loads(reports[0].read_text(encoding="utf-8"))
+
+
+def test_sshd_hardened(host):
+    assert host.run("/usr/sbin/sshd -t").rc == 0
+    config = _sshd_t(host)
+    assert config["permitrootlogin"] == "no"
+    assert config["passwordauthentication"] == "no"
+    assert config["kbdinteractiveauthentication"] == "no"
+    assert config["maxauthtries"] == "4"
+    assert config["loglevel"] == "VERBOSE"
+    assert config["allowgroups"] == "sudo"
+    assert config["banner"] == "/etc/issue.net"
+    assert (config["clientaliveinterval"], config["clientalivecountmax"]) == ("300", "3")
+    assert config["permitemptypasswords"] == "no"
+    assert not [c for c in config["ciphers"].split(",") if "cbc" in c or "3des" in c or "arcfour" in c]
+    assert not [m for m in config["macs"].split(",") if "md5" in m or "sha1" in m]
+    assert "sha1" not in config["kexalgorithms"]
+    dropin = host.file("/etc/ssh/sshd_config.d/00-gearlift-hardening.conf")
+    assert dropin.mode == 0o600 and dropin.user == "root"
+    assert host.service("ssh").is_running
+    # The running daemon (reloaded by the handler) offers public keys only and shows the banner.
+    attempt = host.run(
+        "ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
+        "-o PreferredAuthentications=password,keyboard-interactive root@127.0.0.1 true"
+    )
+    assert attempt.rc != 0
+    assert "Permission denied (publickey)" in attempt.stderr
+    assert "Authorised access only" in attempt.stderr
+
+
+def test_password_quality_and_lockout(host):
+    dropin = host.file("/etc/security/pwquality.conf.d/50-gearlift-hardening.conf").content_string
+    assert "minlen = 12" in dropin
+    assert "dcredit = -1" in dropin and "lcredit = -1" in dropin
+    too_short = host.run("echo 'Xq7short' | pwscore")
+    assert too_short.rc != 0 and "shorter than 12" in too_short.stdout + too_short.stderr
+    no_digit = host.run("echo 'Xqzmwvtrplkjhgf' | pwscore")
+    assert no_digit.rc != 0 and "digit" in no_digit.stdout + no_digit.stderr
+    assert host.run("echo 'w7Kq2mZp9xLr4Tvb' | pwscore").rc == 0
+    faillock = host.file("/etc/security/faillock.conf").content_string
+    assert "\ndeny = 5" in "\n" + faillock
+    assert "\nunlock_time = 1800" in "\n" + faillock
+    common_auth = host.file("/etc/pam.d/common-auth").content_string
+    assert "pam_faillock.so preauth" in common_auth and "pam_faillock.so authfail" in common_auth
+    assert "PASS_MAX_DAYS\t90" in host.file("/etc/login.defs").content_string
+    # Real PAM stack: 5 wrong passwords lock the account, then the right one is refused too.
+    host.run(f"faillock --user {PAM_TEST_USER} --reset")
+    assert host.run(f"echo '{PAM_TEST_PASSWORD}' | pamtester sudo {PAM_TEST_USER} authenticate").rc == 0
+    for _ in range(5):
+        assert host.run(f"echo wrong-password | pamtester sudo {PAM_TEST_USER} authenticate").rc != 0
+    locked = host.run(f"echo '{PAM_TEST_PASSWORD}' | pamtester sudo {PAM_TEST_USER} authenticate")
+    tally = host.check_output(f"faillock --user {PAM_TEST_USER}")
+    host.run(f"faillock --user {PAM_TEST_USER} --reset")
+    assert locked.rc != 0, "the account was not locked after 5 failures"
+    assert tally.count(" V") + tally.count(" I") >= 5
+
+
+def test_idle_session_timeout(host):
+    assert host.check_output("bash -lc 'echo $TMOUT'") == "900"
+    change = host.run("bash -lc 'TMOUT=5'")
+    assert change.rc != 0 and "readonly" in change.stderr
+    nested = host.run("bash -lc \"bash -lc 'echo nested-ok'\"")
+    assert nested.stdout.strip() == "nested-ok" and "readonly" not in nested.stderr
+
+
+def test_time_integrity_patching_antimalware(host):
+    chrony = host.file("/etc/chrony/chrony.conf").content_string
+    assert "server 169.254.169.123 " in chrony
+    assert not [line for line in chrony.splitlines() if line.startswith("pool ")]
+    for timer in ("gearlift-aide-check.timer", "gearlift-clamscan.timer", "apt-daily-upgrade.timer"):
+        assert host.service(timer).is_enabled, timer
+        assert host.service(timer).is_running, timer
+    assert host.package("aide").is_installed and host.package("clamav").is_installed
+    assert host.package("unattended-upgrades").is_installed
+    apt_config = host.check_output("apt-config dump")
+    assert 'APT::Periodic::Unattended-Upgrade "1";' in apt_config
+    assert 'APT::Periodic::Update-Package-Lists "1";' in apt_config
+    # hardening_clamav_freshclam_enabled: false in this scenario: the daemon stays masked (no mirror traffic).
+    assert host.run("systemctl is-enabled clamav-freshclam.service").stdout.strip() == "masked"
+    # No AIDE baseline in a container (aideinit cannot run there); the VM lane covers it.
+    assert not host.file("/var/lib/aide/aide.db").exists
+    shadow = host.file("/etc/shadow")
+    assert shadow.mode == 0o640 and shadow.group == "shadow"
+    assert host.file("/etc/crontab").mode == 0o600
+    assert "Debian" not in host.file("/etc/issue.net").content_string
+    assert "install cramfs /bin/false" in host.file("/etc/modprobe.d/gearlift-cramfs.conf").content_string
+
+
+def test_post_hardening_audit_report():
+    report = _audit_report()
+    summary, controls = report["summary"], report["controls"]
+    by_id = {control["id"]: control for control in controls}
+    assert summary["container"] is True or summary["container"] == "True"
+    assert int(summary["fail"]) == 0, [c for c in controls if c["status"] == "fail"]
+    assert int(summary["pass"]) >= 60
+    assert {c["status"] for c in controls} <= {"pass", "fail", "skipped"}
+    for control_id in ("6.2.1.2", "6.2.3.8", "3.3.1", "1.5.1", "1.1.2.1.4", "4.2.7"):
+        assert by_id[control_id]["status"] == "skipped"
+        assert "not applicable in a container" in by_id[control_id]["detail"]
+    for control_id in (
+        "5.1.20",
+        "5.1.16",
+        "5.3.3.2.2",
+        "5.3.3.1.1",
+        "5.4.3.2",
+        "2.3.3.1",
+        "6.3.2",
+        "pci-8.3.1-ssh-keys-only",
+    ):
+        assert by_id[control_id]["status"] == "pass", by_id[control_id]
+    assert by_id["pci-5.3.1-freshclam"]["status"] == "skipped"
+    assert "hardening_clamav_freshclam_enabled" in by_id["pci-5.3.1-freshclam"]["detail"]
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "/etc/group", "/etc/shells"])
+def test_account_files_world_readable_only(host, path):
+    target = host.file(path)
+    assert target.user == "root" and target.mode == 0o644
