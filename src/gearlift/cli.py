@@ -102,6 +102,17 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from gearlift.report.__main__ import run
+    from gearlift.report.errors import ReportError
+
+    try:
+        return run(args)
+    except ReportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
 def cmd_clean(args: argparse.Namespace) -> int:
     removed = clean(TwinConfig(prefix=args.prefix), log=_say)
     _say(f"{len(removed)} item(s) removed" if removed else "nothing to clean")
@@ -177,6 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
     reh.add_argument("--tags", default=None)
     reh.add_argument("-e", "--extra-vars", action="append", default=[], metavar="KEY=VALUE")
     reh.set_defaults(func=cmd_rehearse)
+    from gearlift.report.__main__ import add_arguments as report_arguments
+
+    rep = sub.add_parser("report", help="solution design / PCI evidence report from an inventory (no AWS call)")
+    report_arguments(rep)
+    rep.set_defaults(func=cmd_report)
     twin = sub.add_parser("twin", help="twin housekeeping")
     twin_sub = twin.add_subparsers(dest="twin_command", required=True)
     cln = twin_sub.add_parser("clean", help="remove containers, network and processes an earlier twin left")
