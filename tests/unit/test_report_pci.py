@@ -54,7 +54,7 @@ def test_the_scan_finds_real_tags_and_tasks_and_a_bogus_reference_is_reported():
     broken["rows"][1]["controls"].append({"task": "99.9.9"})
     assert pci.missing_references(broken, INDEX) == [
         f"{broken['rows'][0]['req']}: tag pci_99.9.9",
-        f"{broken['rows'][1]['req']}: task 'PCI 99.9.9 |'",
+        f"{broken['rows'][1]['req']}: playbook task 'PCI 99.9.9'",
     ]
     broken["rows"][2]["controls"] = []
     broken["rows"][3]["scope"] = "out_of_scope"

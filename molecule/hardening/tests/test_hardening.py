@@ -1,6 +1,8 @@
-"""Behaviour of the gearlift.platform.hardening role on the shared Debian 12 test host.
+"""Behaviour of the gearlift.platform.hardening role on the Debian 12 test host.
 
 Grouped into few functions: every testinfra call goes through Ansible (~6 s per function).
+The golden_image scenario runs this file too, against its image host, with
+GEARLIFT_HARDENED_HOSTS and GEARLIFT_AUDIT_DIR set in its verifier env.
 """
 
 import json
@@ -12,6 +14,8 @@ import pytest
 ADMIN_KEY_USER = "gearlift-admin"
 PAM_TEST_USER = "gearlift-pamtest"
 PAM_TEST_PASSWORD = "Gl-test-Passw0rd-4711"  # throw-away password of a user in the disposable container
+# Which hosts are hardened (the golden_image scenario also has a DB host that is not).
+testinfra_hosts = os.environ.get("GEARLIFT_HARDENED_HOSTS", "ansible://all").split(",")
 
 
 def _sshd_t(host):
@@ -24,7 +28,9 @@ def _sshd_t(host):
 
 def _audit_report():
     base = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY")
-    if base:
+    if os.environ.get("GEARLIFT_AUDIT_DIR"):
+        reports = sorted(Path(os.environ["GEARLIFT_AUDIT_DIR"]).glob("*.json"))
+    elif base:
         reports = sorted((Path(base) / "audit").glob("*.json"))
     else:
         reports = sorted(Path("~/.ansible/tmp").expanduser().glob("molecule.*.hardening/audit/*.json"))

@@ -32,7 +32,7 @@ class ControlRef:
 
     @property
     def label(self) -> str:
-        return f"tag {self.value}" if self.kind == "tag" else f"task 'PCI {self.value} |'"
+        return f"tag {self.value}" if self.kind == "tag" else f"playbook task 'PCI {self.value}'"
 
 
 @dataclass(frozen=True)
