@@ -10,17 +10,14 @@ pass, so the failures come from the bad values and not from the harness.
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-ANSIBLE_PLAYBOOK = REPO / ".venv" / "bin" / "ansible-playbook"
+from .role_harness import run_check
+
 SPEC_TASK = "Validating arguments against arg spec 'validate'"
 PASSWORD_TASK = "Hardening | Validate the password policy"
 LOCKOUT_TASK = "Hardening | Validate the lock-out policy"
@@ -43,28 +40,7 @@ PLAYBOOK = """\
 
 
 def _run(tmp_path: Path, variables: dict[str, object]) -> subprocess.CompletedProcess[str]:
-    playbook = tmp_path / "play.yml"
-    playbook.write_text(PLAYBOOK, encoding="utf-8")
-    extra = tmp_path / "vars.json"
-    extra.write_text(json.dumps(variables), encoding="utf-8")
-    env = {
-        **os.environ,
-        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-        "ANSIBLE_CACHE_PLUGIN": "ansible.builtin.memory",
-        "ANSIBLE_LOCAL_TEMP": str(tmp_path / "tmp"),
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_FORCE_COLOR": "0",
-        "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
-    }
-    return subprocess.run(
-        [str(ANSIBLE_PLAYBOOK), "-i", "localhost,", "-c", "local", "--check", str(playbook), "-e", f"@{extra}"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return run_check(tmp_path, PLAYBOOK, variables)
 
 
 def _assert_stopped_at(result: subprocess.CompletedProcess[str], task: str, messages: list[str]) -> None:
