@@ -50,23 +50,31 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
     try:
         twin.up()
         twin.start_loop()
+        inventories = list(args.inventory)
+        if args.onprem:
+            inventories.append(str(twin.onprem_up().inventory))
         extravars = dict(kv.split("=", 1) for kv in args.extra_vars)
-        interrupt.in_playbook = True
-        result = run_playbook(
-            REPO_ROOT,
-            args.playbook,
-            args.inventory,
-            config.state_dir / "runner",
-            twin.aws_env,
-            _say,
-            extravars=extravars,
-            tags=args.tags,
-            cancel=interrupt.cancel,
-        )
-        interrupt.in_playbook = False
+        for index, playbook in enumerate(args.playbook):
+            if index:
+                _wait_for_databases(twin)
+            interrupt.in_playbook = True
+            result = run_playbook(
+                REPO_ROOT,
+                playbook,
+                inventories,
+                config.state_dir / f"runner-{index}",
+                twin.aws_env,
+                _say,
+                extravars=extravars,
+                tags=args.tags,
+                cancel=interrupt.cancel,
+            )
+            interrupt.in_playbook = False
+            if not result.ok or interrupt.cancel.is_set():
+                break
         if twin.error is not None:
             _say(f"twin error during the run: {twin.error}")
-        if result.status == "canceled" or interrupt.cancel.is_set():
+        if (result is not None and result.status == "canceled") or interrupt.cancel.is_set():
             raise KeyboardInterrupt
     except KeyboardInterrupt:
         _say("interrupted: tearing the twin down")
@@ -80,7 +88,7 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
     totals = result.totals() if result else {}
     _say("")
     _say("== rehearsal summary ==")
-    _say(f"playbook : {args.playbook} ({result.status if result else 'not run'})")
+    _say(f"playbook : {', '.join(args.playbook)} ({result.status if result else 'not run'})")
     _say(f"hosts    : {', '.join(result.hosts()) if result else '-'}")
     _say(
         f"tasks    : ok={totals.get('ok', 0)} changed={totals.get('changed', 0)} "
@@ -100,6 +108,13 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
     if interrupted:
         return 130
     return 0 if ok else 1
+
+
+def _wait_for_databases(twin: Twin, timeout: float = 240) -> None:
+    """Before the next playbook: every RDS instance of the control plane accepts logins."""
+    assert twin.clients is not None
+    ids = {d["DBInstanceIdentifier"] for d in twin.clients("rds").describe_db_instances()["DBInstances"]}
+    twin.wait_for(lambda: ids <= set(twin.endpoints.databases), timeout, f"database(s) {sorted(ids)} to accept logins")
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -176,7 +191,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gearlift", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     reh = sub.add_parser("rehearse", help="run a playbook (default site.yml) against the local twin")
-    reh.add_argument("--playbook", default="site.yml")
+    reh.add_argument(
+        "--playbook",
+        action="append",
+        default=None,
+        help="playbook to run (repeatable, run in order against the same twin; default site.yml)",
+    )
+    reh.add_argument(
+        "--onprem",
+        action="store_true",
+        help="also start the shop's estate as it runs today (onprem-db, onprem-app) for playbooks/migrate_db.yml",
+    )
     reh.add_argument(
         "--inventory",
         action="append",
@@ -215,8 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if getattr(args, "inventory", "unset") is None:
-        args.inventory = ["inventories/rehearsal"]
+    if args.command == "rehearse":
+        args.inventory = args.inventory or ["inventories/rehearsal"]
+        args.playbook = args.playbook or ["site.yml"]
     for kv in getattr(args, "extra_vars", []):
         if "=" not in kv:
             print(f"error: -e expects KEY=VALUE, got {kv!r}", file=sys.stderr)

@@ -282,6 +282,56 @@ ssl_ca = /etc/mysql/twin-tls/ca.crt
 """
 
 
+# RDS for MySQL's master user privileges (the MySQL names; in MariaDB 10.11
+# REPLICATION CLIENT is BINLOG MONITOR, and SHOW SLAVE STATUS needs SLAVE MONITOR,
+# which MySQL's REPLICATION CLIENT covers).
+RDS_MASTER_PRIVILEGES = (
+    "SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, RELOAD, PROCESS, REFERENCES, INDEX, ALTER, "
+    "SHOW DATABASES, CREATE TEMPORARY TABLES, LOCK TABLES, EXECUTE, REPLICATION SLAVE, "
+    "REPLICATION CLIENT, SLAVE MONITOR, CREATE VIEW, SHOW VIEW, CREATE ROUTINE, ALTER ROUTINE, "
+    "CREATE USER, EVENT, TRIGGER"
+)
+
+# RDS's replication procedures (same names, arguments and effect), created by root
+# with SQL SECURITY DEFINER so the master user needs no SUPER, as on RDS.
+RDS_PROCEDURES = [
+    "CREATE TABLE IF NOT EXISTS mysql.rds_configuration "
+    "(name VARCHAR(100) PRIMARY KEY, value VARCHAR(100), description VARCHAR(300)) ENGINE=InnoDB;",
+    "INSERT IGNORE INTO mysql.rds_configuration VALUES "
+    "('binlog retention hours', NULL, 'binlog retention hours specifies the duration in hours');",
+    "DROP PROCEDURE IF EXISTS mysql.rds_set_external_master;",
+    """CREATE DEFINER='root'@'localhost' PROCEDURE mysql.rds_set_external_master(
+  IN host_name VARCHAR(255), IN host_port INT, IN replication_user_name VARCHAR(255),
+  IN replication_user_password VARCHAR(255), IN mysql_binary_log_file_name VARCHAR(255),
+  IN mysql_binary_log_file_location BIGINT, IN ssl_encryption INT)
+SQL SECURITY DEFINER
+BEGIN
+  SET @gl_stmt = CONCAT('CHANGE MASTER TO MASTER_HOST=', QUOTE(host_name), ', MASTER_PORT=', host_port,
+    ', MASTER_USER=', QUOTE(replication_user_name), ', MASTER_PASSWORD=', QUOTE(replication_user_password),
+    ', MASTER_LOG_FILE=', QUOTE(mysql_binary_log_file_name), ', MASTER_LOG_POS=', mysql_binary_log_file_location,
+    ', MASTER_SSL=', IF(ssl_encryption = 1, 1, 0), ', MASTER_USE_GTID=no');
+  PREPARE gl_st FROM @gl_stmt; EXECUTE gl_st; DEALLOCATE PREPARE gl_st;
+  SET @gl_stmt = NULL;
+END;""",
+    "DROP PROCEDURE IF EXISTS mysql.rds_start_replication;",
+    "CREATE DEFINER='root'@'localhost' PROCEDURE mysql.rds_start_replication() SQL SECURITY DEFINER "
+    "BEGIN START SLAVE; END;",
+    "DROP PROCEDURE IF EXISTS mysql.rds_stop_replication;",
+    "CREATE DEFINER='root'@'localhost' PROCEDURE mysql.rds_stop_replication() SQL SECURITY DEFINER "
+    "BEGIN STOP SLAVE; END;",
+    "DROP PROCEDURE IF EXISTS mysql.rds_reset_external_master;",
+    "CREATE DEFINER='root'@'localhost' PROCEDURE mysql.rds_reset_external_master() SQL SECURITY DEFINER "
+    "BEGIN STOP SLAVE; RESET SLAVE ALL; END;",
+    "DROP PROCEDURE IF EXISTS mysql.rds_set_configuration;",
+    "CREATE DEFINER='root'@'localhost' PROCEDURE mysql.rds_set_configuration("
+    "IN name VARCHAR(100), IN value VARCHAR(100)) SQL SECURITY DEFINER "
+    "BEGIN UPDATE mysql.rds_configuration c SET c.value = value WHERE c.name = name; END;",
+    "DROP PROCEDURE IF EXISTS mysql.rds_show_configuration;",
+    "CREATE DEFINER='root'@'localhost' PROCEDURE mysql.rds_show_configuration() SQL SECURITY DEFINER "
+    "BEGIN SELECT name, value, description FROM mysql.rds_configuration; END;",
+]
+
+
 class RdsReconciler:
     def __init__(self, layout: TwinLayout, clients: Clients, log: Log, image: str, tls_dir: Path) -> None:
         self.layout = layout
@@ -414,12 +464,16 @@ class RdsReconciler:
             sql += [
                 f"CREATE USER IF NOT EXISTS '{login}'@'%' IDENTIFIED BY '{esc_pw}';",
                 f"ALTER USER '{login}'@'%' IDENTIFIED BY '{esc_pw}';",
-                f"GRANT ALL PRIVILEGES ON *.* TO '{login}'@'%' WITH GRANT OPTION;",
+                # What RDS gives its master user: no SUPER, no FILE, no SHUTDOWN.
+                f"GRANT {RDS_MASTER_PRIVILEGES} ON *.* TO '{login}'@'%' WITH GRANT OPTION;",
             ]
+        sql += RDS_PROCEDURES
         if dbname:
             sql.append(f"CREATE DATABASE IF NOT EXISTS `{dbname}` CHARACTER SET utf8mb4;")
         sql.append("FLUSH PRIVILEGES;")
-        podman.run("exec", "-i", name, "mariadb", "--protocol=socket", input_bytes="\n".join(sql).encode())
+        # Procedure bodies hold ';': every statement ends with the '//' delimiter instead.
+        script = "DELIMITER //\n" + "\n".join(stmt.rstrip().rstrip(";") + " //" for stmt in sql) + "\nDELIMITER ;\n"
+        podman.run("exec", "-i", name, "mariadb", "--protocol=socket", input_bytes=script.encode())
         self.ready[db_id] = {
             "endpoint": db["Endpoint"]["Address"],
             "port": 3306,

@@ -24,6 +24,7 @@ from gearlift.twin.awsclients import DUMMY_KEY_ID, DUMMY_SECRET, Clients
 from gearlift.twin.controlplane import MotoControlPlane
 from gearlift.twin.errors import TwinError
 from gearlift.twin.netutil import free_port
+from gearlift.twin.onprem import ONPREM_DB_HOST, OnPremEstate
 from gearlift.twin.reconcile import (
     LOCAL_IMAGE_TAG,
     AlbReconciler,
@@ -83,6 +84,7 @@ class Twin:
         self.error: BaseException | None = None
         self.anchor = f"{self.config.prefix}-anchor"
         self.seeded: dict[str, str] = {}
+        self.onprem: OnPremEstate | None = None
 
     # ------------------------------------------------------------------ utils
     def log(self, message: str) -> None:
@@ -209,7 +211,7 @@ class Twin:
     def _tls_material(self) -> None:
         """A throw-away CA for the twin: MariaDB's server cert and the ALB's listener cert."""
         root = self.layout.state_dir
-        for sub in ("tls-db", "tls-alb"):
+        for sub in ("tls-db", "tls-alb", "tls-onprem"):
             (root / sub).mkdir(exist_ok=True)
         ca_key, ca_crt = root / "tls-db" / "ca.key", root / "tls-db" / "ca.crt"
 
@@ -231,7 +233,12 @@ class Twin:
             "-out",
             str(ca_crt),
         )
-        for name, cn, sub in (("server", "*.rds.amazonaws.com", "tls-db"), ("alb", "localhost", "tls-alb")):
+        for name, cn, sub in (
+            # moto names every instance endpoint <id>.aaaaaaaaaa.<region>.rds.amazonaws.com
+            ("server", f"*.aaaaaaaaaa.{self.config.region}.rds.amazonaws.com", "tls-db"),
+            ("alb", "localhost", "tls-alb"),
+            ("server", ONPREM_DB_HOST, "tls-onprem"),
+        ):
             key, csr, crt = root / sub / f"{name}.key", root / sub / f"{name}.csr", root / sub / f"{name}.crt"
             ossl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={cn}", "-keyout", str(key), "-out", str(csr))
             ext = root / sub / f"{name}.ext"
@@ -258,9 +265,11 @@ class Twin:
             (root / "tls-alb" / "alb.crt").read_bytes() + (root / "tls-alb" / "alb.key").read_bytes()
         )
         shutil.copy(ca_crt, root / "tls-alb" / "ca.crt")
+        shutil.copy(ca_crt, root / "tls-onprem" / "ca.crt")
         # MariaDB (uid mysql in the container) must read its key.
-        for path in (root / "tls-db").iterdir():
-            path.chmod(0o644 if path.suffix != ".key" or path.name == "server.key" else 0o600)
+        for sub in ("tls-db", "tls-onprem"):
+            for path in (root / sub).iterdir():
+                path.chmod(0o644 if path.suffix != ".key" or path.name == "server.key" else 0o600)
         ca_key.unlink()
 
     def _write_host_aws_config(self) -> None:
@@ -314,6 +323,8 @@ class Twin:
         )["ImageId"]
         ec2.create_tags(Resources=[ami], Tags=[{"Key": LOCAL_IMAGE_TAG, "Value": apphost_image}])
         self.seeded["GEARLIFT_AMI_ID"] = ami
+        # The CA the RDS stand-ins' certificates chain to (the RDS global bundle on AWS).
+        self.seeded["GEARLIFT_DB_CA_BUNDLE"] = str(self.layout.state_dir / "tls-db" / "ca.crt")
         self.log(f"seeded ACM certificate {cert['CertificateArn'].split('/')[-1]} and image {ami}")
 
     def _map_stock_amis(self, base_image: str) -> None:
@@ -326,6 +337,24 @@ class Twin:
         if ids:
             ec2.create_tags(Resources=ids, Tags=[{"Key": LOCAL_IMAGE_TAG, "Value": base_image}])
         self.log(f"{len(ids)} stock Ubuntu AMIs boot the local image {base_image}")
+
+    def onprem_up(self, orders: int = 200, app: bool = True) -> OnPremEstate:
+        """Start the shop's estate as it runs today (for the database move); see onprem.py."""
+        if app:
+            subprocess.run([str(REPO_ROOT / "app" / "shop-standin" / "build.sh")], check=True, capture_output=True)
+        estate = OnPremEstate(
+            prefix=self.config.prefix,
+            network=self.layout.network,
+            label=self.layout.label,
+            state_dir=self.layout.state_dir,
+            mariadb_image=images.ensure_mariadb_image(self.log),
+            apphost_image=images.ensure_apphost_image(self.log),
+            jar=REPO_ROOT / "app" / "shop-standin" / "build" / "shop-standin.jar",
+            log=self.log,
+        )
+        estate.up(orders=orders, app=app)
+        self.onprem = estate
+        return estate
 
     # -------------------------------------------------------------- reconcile
     def reconcile_once(self) -> None:
