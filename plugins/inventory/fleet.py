@@ -52,7 +52,7 @@ author:
 requirements:
   - the C(community.aws) (or C(amazon.aws)) collection for O(connection=ssm), and the
     session-manager-plugin on the controller
-  - the C(containers.podman) collection for O(connection=podman)
+  - the C(containers.podman) collection for O(connection=podman) (C(gearlift.platform.podman) builds on it)
 extends_documentation_fragment:
   - inventory_cache
   - constructed
@@ -112,7 +112,8 @@ options:
       - V(ssm) (the default) uses AWS Systems Manager Session Manager through
         C(community.aws.aws_ssm) and needs O(ssm_bucket). No inbound port is opened.
       - V(podman) is for the local rehearsal, where each instance is a podman container
-        named after its instance id; it sets C(ansible_connection=containers.podman.podman),
+        named after its instance id; it sets C(ansible_connection=gearlift.platform.podman)
+        (the C(containers.podman) connection with pipelining),
         C(ansible_host=<instance id>) and C(ansible_python_interpreter=/usr/bin/python3).
       - V(ssh) sets C(ansible_host) to the private IP address. It is meant for operators who
         reach the private subnets through a bastion or a VPN; it is not the default, and
@@ -201,7 +202,7 @@ _ROLE_TAG = "gearlift:role"
 _GROUP_CHARS = re.compile(r"[^A-Za-z0-9_]")
 
 _SSM_CONNECTION = "community.aws.aws_ssm"
-_PODMAN_CONNECTION = "containers.podman.podman"
+_PODMAN_CONNECTION = "gearlift.platform.podman"
 _PODMAN_PYTHON = "/usr/bin/python3"
 
 HostRecord = dict[str, Any]

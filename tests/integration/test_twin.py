@@ -72,7 +72,7 @@ def _ansible_ping(hosts: list[str]) -> subprocess.CompletedProcess[str]:
             "-i",
             ",".join(hosts) + ",",
             "-c",
-            "containers.podman.podman",
+            "gearlift.platform.podman",
             "-e",
             "ansible_python_interpreter=/usr/bin/python3",
             "-m",
@@ -301,7 +301,7 @@ def test_rds_mariadb_and_alb_haproxy_serve_the_app(twin: Twin, standin_jar: Path
             "-i",
             str(inventory),
             "-c",
-            "containers.podman.podman",
+            "gearlift.platform.podman",
             str(play),
             "-e",
             json.dumps(

@@ -280,7 +280,7 @@ def test_podman_connection_for_the_rehearsal(moto_url, run_inventory):
     assert result.hosts() == set(web.instance_ids)
     for instance_id in web.instance_ids:
         hostvars = result.hostvars[instance_id]
-        assert hostvars["ansible_connection"] == "containers.podman.podman"
+        assert hostvars["ansible_connection"] == "gearlift.platform.podman"
         assert hostvars["ansible_host"] == instance_id
         assert hostvars["ansible_python_interpreter"] == "/usr/bin/python3"
         assert not any(k.startswith("ansible_aws_ssm") for k in hostvars)

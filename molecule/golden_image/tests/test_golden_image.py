@@ -2,9 +2,10 @@
 
 gl-golden carries every host role; at boot it fetched the DB login from the AWS
 emulator's Secrets Manager and serves the shop through Apache from gl-golden-db
-(MariaDB over TLS). The password is never put on a command line (testinfra's
-commands are Ansible module calls, logged to the host's journal): it is compared
-by hash, and searched for with grep -f from a tmpfs file cut out of the env file.
+(MariaDB over TLS). The password is never put on a command line (a command line
+is visible to every process on the host and may be logged): it is compared by
+hash, and searched for with grep -f from a tmpfs file cut out of the env file.
+testinfra runs its commands with `podman exec` (the podman backend).
 """
 
 import hashlib
@@ -20,7 +21,7 @@ import boto3
 import pytest
 import testinfra
 
-testinfra_hosts = ["ansible://gl-golden"]
+testinfra_hosts = ["podman://gl-golden"]
 
 ENV_FILE = "/run/gearlift/db.env"
 TEST_DIR = "/run/gearlift-test"
@@ -47,8 +48,7 @@ def _emulator_secret():
 
 @pytest.fixture(scope="module")
 def db():
-    inventory = os.environ["MOLECULE_INVENTORY_FILE"]
-    return testinfra.get_host("ansible://gl-golden-db", ansible_inventory=inventory)
+    return testinfra.get_host("podman://gl-golden-db")
 
 
 @pytest.fixture(scope="module")

@@ -341,7 +341,12 @@ def test_sha256_mismatch_is_refused_and_nothing_deployed(host, tmp_path):
         )
     )
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", host.backend.ansible_inventory, str(playbook)],
+        [
+            str(Path(sys.executable).parent / "ansible-playbook"),
+            "-i",
+            os.environ["MOLECULE_INVENTORY_FILE"],
+            str(playbook),
+        ],
         env={**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_CALLBACK_RESULT_FORMAT": "json"},
         capture_output=True,
         text=True,

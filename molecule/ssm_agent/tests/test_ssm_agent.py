@@ -46,7 +46,12 @@ def _run_role(host, tmp_path, variables):
         )
     )
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", host.backend.ansible_inventory, str(playbook)],
+        [
+            str(Path(sys.executable).parent / "ansible-playbook"),
+            "-i",
+            os.environ["MOLECULE_INVENTORY_FILE"],
+            str(playbook),
+        ],
         env={**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_CALLBACK_RESULT_FORMAT": "json"},
         capture_output=True,
         text=True,

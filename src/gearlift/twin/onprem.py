@@ -263,7 +263,7 @@ class OnPremEstate:
     def write_inventory(self) -> None:
         def host(container: str) -> dict[str, str]:
             return {
-                "ansible_connection": "containers.podman.podman",
+                "ansible_connection": "gearlift.platform.podman",
                 "ansible_host": container,
                 "ansible_python_interpreter": "/usr/bin/python3",
             }
