@@ -1,8 +1,7 @@
 """The database move, rehearsed: on-prem MariaDB -> the twin's RDS, with the shop writing throughout.
 
-The twin provisions the target (keys, network, security, data of site.yml), starts the shop's
-estate as it runs today (onprem-db with binlog, onprem-app with the legacy env file, published
-on 127.0.0.1 only) and playbooks/migrate_db.yml moves the database in phases. A bounded order
+The package's twin (conftest.py) has provisioned the target and started the shop's estate as it
+runs today; playbooks/migrate_db.yml moves the database in phases. A bounded order
 loop on loopback keeps writing; every order it was told was stored must end up in the target
 exactly once.
 """
@@ -15,7 +14,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,11 +25,10 @@ from gearlift.twin.onprem import OnPremEstate
 from gearlift.twin.runner import RunResult, run_playbook
 from gearlift.twin.twin import Twin
 
-from .conftest import REPO
+from ..conftest import REPO
+from .conftest import LEGACY_ORDERS, NAME, Estate
 
 pytestmark = pytest.mark.slow
-NAME = "shop-rehearsal"
-LEGACY_ORDERS = 3000
 
 
 @dataclass
@@ -91,26 +88,8 @@ class Rig:
 
 
 @pytest.fixture(scope="module")
-def rig(twin: Twin, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
-    tmp = tmp_path_factory.mktemp("migration")
-    twin.start_loop()
-    try:
-        lines: list[str] = []
-        provisioned = run_playbook(
-            REPO,
-            "site.yml",
-            ["inventories/rehearsal"],
-            tmp / "site",
-            twin.aws_env,
-            lines.append,
-            tags="keys,network,security,data",
-        )
-        assert provisioned.ok, "\n".join(lines[-40:] + provisioned.failures)
-        twin.wait_for(lambda: NAME in twin.endpoints.databases, 180, "the RDS stand-in to accept logins")
-        estate = twin.onprem_up(orders=LEGACY_ORDERS)
-        yield Rig(twin=twin, onprem=estate, tmp=tmp)
-    finally:
-        twin.stop_loop()
+def rig(estate: Estate) -> Rig:
+    return Rig(twin=estate.twin, onprem=estate.onprem, tmp=estate.tmp / "migration")
 
 
 class OrderLoop:

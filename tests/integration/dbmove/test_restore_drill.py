@@ -1,7 +1,7 @@
 """The restore drill, rehearsed: a recovery point of the twin's RDS stand-in restored to a new instance.
 
-The twin provisions production (keys, network, security, data of site.yml); the shop's data is
-loaded into it as after the move; onprem-db is the DB tools host (group db_tools). The rehearsal
+The package's twin (conftest.py) has provisioned production; the shop's data is loaded into it as
+after the move; onprem-db is the DB tools host (group db_tools). The rehearsal
 inventory's db_migration_drill_from is ``dump``: recovery points are recovery-point dumps, the
 drill instance a new RDS instance of the twin (a MariaDB container) that the dump is loaded into.
 """
@@ -22,10 +22,10 @@ from gearlift.twin.onprem import OnPremEstate
 from gearlift.twin.runner import RunResult, run_playbook
 from gearlift.twin.twin import Twin
 
-from .conftest import REPO
+from ..conftest import REPO
+from .conftest import NAME, Estate
 
 pytestmark = pytest.mark.slow
-NAME = "shop-rehearsal"
 ORDERS = 2000
 POINT_DIR = "/var/backups/gearlift-recovery-points"
 
@@ -73,34 +73,24 @@ class DrillRig:
 
 
 @pytest.fixture(scope="module")
-def rig(twin: Twin, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DrillRig]:
-    tmp = tmp_path_factory.mktemp("drill")
-    twin.start_loop()
+def rig(estate: Estate) -> Iterator[DrillRig]:
+    # onprem-db is the DB tools host (group db_tools); production is loaded as after the move.
+    drill = DrillRig(twin=estate.twin, tools=estate.onprem, tmp=estate.tmp / "drill")
+    drill.tmp.mkdir()
+    created = drill.production_sql("SHOW CREATE DATABASE shop").split("\t", 1)[1].strip()
+    schema = (REPO / "app" / "shop-standin" / "schema.sql").read_text("utf-8")
+    drill.production_sql(
+        f"DROP DATABASE shop; {created}; USE shop;\n{schema}\n"
+        "INSERT INTO orders (order_ref, sku, qty, created_at) "
+        "SELECT CONCAT('moved-', LPAD(seq, 6, '0')), 'TSHIRT-BLK-M', 1 + seq % 3, "
+        f"TIMESTAMP('2025-01-01') + INTERVAL seq HOUR FROM seq_1_to_{ORDERS};"
+    )
     try:
-        lines: list[str] = []
-        provisioned = run_playbook(
-            REPO,
-            "site.yml",
-            ["inventories/rehearsal"],
-            tmp / "site",
-            twin.aws_env,
-            lines.append,
-            tags="keys,network,security,data",
-        )
-        assert provisioned.ok, "\n".join(lines[-40:] + provisioned.failures)
-        twin.wait_for(lambda: NAME in twin.endpoints.databases, 180, "the RDS stand-in to accept logins")
-        tools = twin.onprem_up(orders=1, app=False)
-        drill = DrillRig(twin=twin, tools=tools, tmp=tmp)
-        schema = (REPO / "app" / "shop-standin" / "schema.sql").read_text("utf-8")
-        drill.production_sql(
-            f"USE shop;\n{schema}\n"
-            "INSERT INTO orders (order_ref, sku, qty, created_at) "
-            "SELECT CONCAT('moved-', LPAD(seq, 6, '0')), 'TSHIRT-BLK-M', 1 + seq % 3, "
-            f"TIMESTAMP('2025-01-01') + INTERVAL seq HOUR FROM seq_1_to_{ORDERS};"
-        )
         yield drill
     finally:
-        twin.stop_loop()
+        # Production's shop database empty again, as the move's preflight wants its target.
+        drill.production_sql(f"DROP DATABASE shop; {created};")
+        podman.exec_(estate.onprem.db_container, "sh", "-c", f"rm -rf {POINT_DIR}")
 
 
 def _wait_gone(rig: DrillRig, timeout: float = 120) -> None:
