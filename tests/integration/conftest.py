@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from gearlift.twin import podman
+from gearlift.twin.controlplane import STATE_DIR_ENV
 from gearlift.twin.twin import Twin, TwinConfig
 
 REPO = Path(__file__).resolve().parents[2]
@@ -24,25 +25,41 @@ def _podman_ready() -> str | None:
     return None
 
 
-def twin_processes() -> list[str]:
-    """Processes a twin starts on the controller: the emulator and HAProxies."""
-    ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True, check=True).stdout
-    return [
-        line.strip()
-        for line in ps.splitlines()
-        if "gearlift.twin.moto_proc" in line or ("haproxy" in line and "haproxy-" in line and ".cfg" in line)
-    ]
+def _environ(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/environ").read_bytes().replace(b"\0", b"\n").decode(errors="replace")
+    except OSError:  # gone meanwhile, or not ours to read
+        return ""
 
 
-def leftovers(prefix: str, state_dir: Path | None = None) -> list[str]:
-    """Anything of a twin with this prefix that is still there."""
+def twin_processes(state_dir: Path) -> list[str]:
+    """Processes of the twin with this state dir on the controller: its emulator and HAProxies.
+
+    Other twins and emulators may run on the machine at the same time (a molecule scenario's
+    emulator, a parallel lane): the emulator carries its twin's state dir in its environment
+    (controlplane.STATE_DIR_ENV), each HAProxy its config file under the state dir.
+    """
+    marker = str(state_dir.resolve())
+    ps = subprocess.run(["ps", "-eww", "-o", "pid=,args="], capture_output=True, text=True, check=True).stdout
+    found = []
+    for line in ps.splitlines():
+        pid, _, args = line.strip().partition(" ")
+        if "gearlift.twin.moto_proc" in args:
+            if f"{STATE_DIR_ENV}={marker}\n" in _environ(pid) + "\n":
+                found.append(line.strip())
+        elif "haproxy" in args and marker in args:
+            found.append(line.strip())
+    return found
+
+
+def leftovers(prefix: str, state_dir: Path) -> list[str]:
+    """Anything of the twin with this prefix and state dir that is still there."""
     found = [f"container {c.name}" for c in podman.list_containers(f"{podman.LABEL}={prefix}")]
     if podman.container_exists(f"{prefix}-anchor"):
         found.append(f"container {prefix}-anchor")
     if podman.network_exists(prefix):
         found.append(f"network {prefix}")
-    marker = str(state_dir) if state_dir else prefix
-    found += [f"process {p}" for p in twin_processes() if marker in p or "moto_proc" in p]
+    found += [f"process {p}" for p in twin_processes(state_dir)]
     return found
 
 

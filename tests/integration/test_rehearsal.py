@@ -16,15 +16,17 @@ from gearlift.twin import images, podman
 from gearlift.twin.errors import TwinError
 from gearlift.twin.twin import Twin, TwinConfig
 
-from .conftest import REPO, leftovers, twin_processes
+from .conftest import REPO, leftovers
 
 pytestmark = pytest.mark.slow
 GEARLIFT = [sys.executable, "-m", "gearlift.cli"]
 
 
-def _assert_nothing_left(prefix: str) -> None:
-    assert leftovers(prefix) == []
-    assert twin_processes() == []
+CLI_STATE = REPO / ".twin"  # the state dir of `gearlift rehearse` (TwinConfig's default)
+
+
+def _assert_nothing_left(prefix: str, state_dir: Path = CLI_STATE) -> None:
+    assert leftovers(prefix, state_dir) == []
 
 
 def test_rehearse_runs_site_yml_and_leaves_nothing() -> None:
@@ -102,7 +104,7 @@ def test_port_in_use_is_refused_before_anything_starts(tmp_path: Path) -> None:
         twin = Twin(TwinConfig(prefix="glbad", subnet="10.89.79.0/24", state_dir=tmp_path, moto_port=port))
         with pytest.raises(TwinError, match=rf"port {port} on 127.0.0.1 is already in use"):
             twin.up()
-    _assert_nothing_left("glbad")
+    _assert_nothing_left("glbad", tmp_path)
 
 
 def test_missing_podman_is_named(tmp_path: Path) -> None:
@@ -147,7 +149,7 @@ def test_stale_container_is_refused_and_clean_removes_it(tmp_path: Path) -> None
         assert "removed container glbad-i-stale" in proc.stdout
     finally:
         podman.remove("glbad-i-stale", stop_timeout=0)
-    _assert_nothing_left("glbad")
+    _assert_nothing_left("glbad", tmp_path)
 
 
 def test_stale_network_is_refused(tmp_path: Path) -> None:
@@ -159,4 +161,4 @@ def test_stale_network_is_refused(tmp_path: Path) -> None:
         assert podman.list_containers("gearlift.twin=glbad") == []
     finally:
         podman.run("network", "rm", "-f", "glbad", check=False)
-    _assert_nothing_left("glbad")
+    _assert_nothing_left("glbad", tmp_path)

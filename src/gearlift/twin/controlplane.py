@@ -18,6 +18,8 @@ from pathlib import Path
 from gearlift.twin.errors import TwinError
 from gearlift.twin.netutil import require_free, wait_http
 
+STATE_DIR_ENV = "GEARLIFT_TWIN_STATE_DIR"
+
 
 class MotoControlPlane:
     def __init__(self, state_dir: Path, hosts: list[str], port: int) -> None:
@@ -40,6 +42,8 @@ class MotoControlPlane:
             require_free(self.port, "AWS emulator (moto)", host)
         env = dict(os.environ)
         env["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
+        # Names the twin this emulator belongs to (several twins may run on one machine).
+        env[STATE_DIR_ENV] = str(self.state_dir.resolve())
         # Keep the emulator's behaviour deterministic and local.
         env.pop("AWS_ENDPOINT_URL", None)
         with self.logfile.open("wb") as log:
