@@ -1,19 +1,31 @@
 """Drive an Ansible module's main() in-process and capture exit_json / fail_json.
 
-Shared by the unit tests of gearlift's AWS modules.
+Shared by the unit tests of gearlift's AWS modules. Also reads a task of a playbook or a role's
+task file and renders its module arguments the way Ansible does (``task_args``), so a test runs a
+module with exactly what the task would send, and hands a module's result back as the task's
+registered variable (``registered``).
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
 import pytest
 from ansible.module_utils import basic
+from ansible.module_utils.common.json import Direction, get_module_decoder, get_module_encoder
 from ansible.module_utils.testing import patch_module_args
+from ansible.parsing.dataloader import DataLoader
+from ansible.template import Templar
+
+REPO = Path(__file__).resolve().parents[2]
+# Collection modules without metadata (amazon.aws, community.aws, gearlift.platform) use this one.
+_PROFILE = "legacy"
 
 
 class ModuleExit(Exception):
@@ -89,3 +101,82 @@ class CallLog:
 
     def params(self, name: str) -> list[dict[str, Any]]:
         return [params for op, params in self.calls if op == name]
+
+
+# ------------------------------------------------------------------ tasks of playbooks and roles
+
+_LOADER = DataLoader()
+_BLOCK_PARTS = ("block", "rescue", "always")
+_PLAY_PARTS = ("pre_tasks", "tasks", "post_tasks")
+
+
+def _walk(tasks: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for task in tasks:
+        if any(part in task for part in _BLOCK_PARTS):
+            for part in _BLOCK_PARTS:
+                yield from _walk(task.get(part) or [])
+        else:
+            yield task
+
+
+def load_tasks(path: Path) -> list[dict[str, Any]]:
+    """Every task of a playbook or task file (blocks flattened), loaded as Ansible loads it."""
+    data = _LOADER.load_from_file(str(path), trusted_as_template=True)
+    if data and all("hosts" in item or "import_playbook" in item for item in data):
+        data = [t for play in data for part in _PLAY_PARTS for t in play.get(part) or []]
+    return list(_walk(data))
+
+
+def find_task(path: Path, name_start: str) -> dict[str, Any]:
+    """The one task of ``path`` whose name starts with ``name_start``."""
+    found = [t for t in load_tasks(path) if str(t.get("name", "")).startswith(name_start)]
+    assert len(found) == 1, f"{path.name}: {len(found)} tasks named {name_start!r}..."
+    return found[0]
+
+
+def module_of(task: Mapping[str, Any]) -> str:
+    """The task's module (its fully qualified key; task keywords have no dots)."""
+    [module] = [k for k in task if "." in k]
+    return module
+
+
+def templar(variables: Mapping[str, Any]) -> Templar:
+    return Templar(loader=_LOADER, variables=dict(variables))
+
+
+def role_defaults(role: str) -> dict[str, Any]:
+    return dict(_LOADER.load_from_file(str(REPO / "roles" / role / "defaults" / "main.yml"), trusted_as_template=True))
+
+
+def condition(expression: Any, variables: Mapping[str, Any]) -> bool:
+    """A when/until/that of a task (a string or a list, all must hold), evaluated as Ansible does."""
+    tm = templar(variables)
+    items = expression if isinstance(expression, list) else [expression]
+    return all(tm.evaluate_conditional(item) for item in items)
+
+
+def as_module_gets(value: Any) -> Any:
+    """Templated task data as a module receives it (controller-to-module JSON, no tags)."""
+    encoder = get_module_encoder(_PROFILE, Direction.CONTROLLER_TO_MODULE)
+    decoder = get_module_decoder(_PROFILE, Direction.CONTROLLER_TO_MODULE)
+    return json.loads(json.dumps(value, cls=encoder), cls=decoder)
+
+
+def registered(result: Result) -> dict[str, Any]:
+    """A module's result as the task's registered variable holds it (module-to-controller JSON:
+    datetimes become ISO 8601 strings)."""
+    encoder = get_module_encoder(_PROFILE, Direction.MODULE_TO_CONTROLLER)
+    decoder = get_module_decoder(_PROFILE, Direction.MODULE_TO_CONTROLLER)
+    data = json.loads(json.dumps(result.data, cls=encoder), cls=decoder)
+    return {**data, "failed": result.failed, "changed": data.get("changed", False)}
+
+
+def task_args(path: Path, name_start: str, variables: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The module and its arguments of one task of ``path``, templated with ``variables`` (plus the
+    task's own vars) as the module would receive them; fails if the task's ``when`` would skip it."""
+    task = find_task(path, name_start)
+    context = {**variables, **(task.get("vars") or {})}
+    if "when" in task:
+        assert condition(task["when"], context), f"{name_start}: the task would be skipped"
+    module = module_of(task)
+    return module, as_module_gets(templar(context).template(task[module]))

@@ -11,22 +11,18 @@ is validated against the service model, every call that was not expected fails t
 from __future__ import annotations
 
 import datetime
-from pathlib import Path
 from typing import Any
 
 import boto3
-import jinja2
 import pytest
-import yaml
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
 from ansible_collections.amazon.aws.plugins.modules import backup_selection
 from ansible_collections.community.aws.plugins.modules import wafv2_resources
 from botocore.stub import Stubber
 
-from .module_harness import CallLog, Result, dummy_aws_env, run_main
+from .module_harness import REPO, CallLog, Result, dummy_aws_env, run_main, task_args
 
-REPO = Path(__file__).resolve().parents[2]
 REGION = "eu-west-1"
 ACCOUNT = "111122223333"
 NAME = "shop-production"
@@ -49,26 +45,7 @@ SELECTION_ID = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
 
 def playbook_task(playbook: str, name_start: str, **extra: Any) -> tuple[str, dict[str, Any]]:
     """The module and its arguments of one task of a playbook, templated with VARS + extra."""
-    plays = yaml.safe_load((REPO / "playbooks" / playbook).read_text())
-    tasks = [t for play in plays for t in play.get("tasks", [])]
-    [task] = [t for t in tasks if t.get("name", "").startswith(name_start)]
-    [module] = [k for k in task if k.startswith(("amazon.aws.", "community.aws."))]
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
-    context = {**VARS, **extra}
-    when = task.get("when")
-    if when is not None:
-        assert env.compile_expression(str(when))(**context), f"{name_start}: the task would be skipped"
-
-    def render(value: Any) -> Any:
-        if isinstance(value, str):
-            return env.from_string(value).render(**context)
-        if isinstance(value, list):
-            return [render(v) for v in value]
-        if isinstance(value, dict):
-            return {k: render(v) for k, v in value.items()}
-        return value
-
-    return module, render(task[module])
+    return task_args(REPO / "playbooks" / playbook, name_start, {**VARS, **extra})
 
 
 @pytest.fixture
