@@ -20,6 +20,7 @@ from .role_harness import run_check
 
 SPEC_TASK = "Validating arguments against arg spec 'validate'"
 PASSWORD_TASK = "Hardening | Validate the password policy"
+HASH_TASK = "Hardening | Validate the password hashing cost"
 LOCKOUT_TASK = "Hardening | Validate the lock-out policy"
 TIMEOUT_TASK = "Hardening | Validate the idle session timeout"
 CRYPTO_TASK = "Hardening | Refuse weak SSH algorithms"
@@ -77,6 +78,48 @@ def _assert_stopped_at(result: subprocess.CompletedProcess[str], task: str, mess
             id="max-days-365",
         ),
         pytest.param(
+            {"hardening_pass_min_days": 0},
+            PASSWORD_TASK,
+            ["hardening_pass_min_days 1..hardening_pass_max_days (got 0;", "hardening_allow_weak_password_policy"],
+            id="min-days-0",
+        ),
+        pytest.param(
+            {"hardening_pass_min_days": 120, "hardening_allow_weak_password_policy": True},
+            PASSWORD_TASK,
+            ["(got 120; above the maximum a password expires before it may be changed, no override)"],
+            id="min-days-above-max-even-with-override",
+        ),
+        pytest.param(
+            {"hardening_sha_crypt_rounds": 1000},
+            HASH_TASK,
+            ["hardening_sha_crypt_rounds must be 5000..999999999 (got 1000;", "(no override)"],
+            id="sha-crypt-1000-rounds",
+        ),
+        pytest.param(
+            {"hardening_yescrypt_cost_factor": 12},
+            HASH_TASK,
+            ["hardening_yescrypt_cost_factor 1..11 (got 12;"],
+            id="yescrypt-cost-12",
+        ),
+        pytest.param(
+            {"hardening_sha_crypt_rounds": "lots"},
+            SPEC_TASK,
+            ["hardening_sha_crypt_rounds", "cannot be converted to an int"],
+            id="sha-crypt-rounds-not-a-number",
+        ),
+        pytest.param(
+            {"hardening_aide_checksums": ["sha512", "md5"]},
+            SPEC_TASK,
+            ["hardening_aide_checksums must be one or more of: sha256, sha512. Got no match for: md5"],
+            id="aide-md5",
+        ),
+        pytest.param(
+            {"hardening_aide_checksums": []},
+            MISC_TASK,
+            ["hardening_aide_checksums must name at least one of sha256, sha512 (got [])"],
+            id="aide-no-checksums",
+        ),
+        pytest.param(
             {"hardening_faillock_deny": 20},
             LOCKOUT_TASK,
             [
@@ -107,7 +150,7 @@ def _assert_stopped_at(result: subprocess.CompletedProcess[str], task: str, mess
         pytest.param(
             {"hardening_ssh_client_alive_interval": 600},
             TIMEOUT_TASK,
-            ["(got 600 x 3)", "hardening_allow_long_session_timeout: true"],
+            ["(got 600 x 2)", "hardening_allow_long_session_timeout: true"],
             id="client-alive-30min",
         ),
         pytest.param(
@@ -186,6 +229,7 @@ def test_overrides_accept_weaker_values(tmp_path: Path) -> None:
             "hardening_allow_weak_lockout_policy": True,
             "hardening_shell_timeout": 1800,
             "hardening_allow_long_session_timeout": True,
+            "hardening_pass_min_days": 0,
         },
     )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 REPO = Path(__file__).resolve().parents[2]
 ANSIBLE_PLAYBOOK = REPO / ".venv" / "bin" / "ansible-playbook"
 TEMPLATE = REPO / "roles" / "hardening" / "templates" / "audit" / "catalog.json.j2"
@@ -149,11 +151,17 @@ PLAYBOOK = """\
 """
 
 
-def _render(tmp_path: Path, outputs: dict[str, str], in_container: bool, mode: str = "audit") -> dict[str, Any]:
+def _render(
+    tmp_path: Path,
+    outputs: dict[str, str],
+    in_container: bool,
+    mode: str = "audit",
+    controls: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     variables = {
         "template_path": str(TEMPLATE),
         "result_path": str(tmp_path / "result.json"),
-        "__hardening_controls": CONTROLS,
+        "__hardening_controls": CONTROLS if controls is None else controls,
         "__hardening_toggles": {"t_on": True, "t_off": False},
         "__hardening_in_container": in_container,
         "__hardening_audit_outputs": {name: {"rc": 0, "stdout": text} for name, text in outputs.items()},
@@ -231,3 +239,46 @@ def test_container_and_missing_package_are_skipped_with_reasons(tmp_path: Path) 
     assert results["5.1.20"]["detail"] == "openssh-server not installed"
     plan = _render(tmp_path, outputs, in_container=True, mode="plan")
     assert set(plan) == {"3.3.1", "pci-5.3.1"}
+
+
+OPTIONAL_SYSCTL = {
+    "id": "3.3.5",
+    "cis": "3.3.5",
+    "title": "redirects",
+    "toggle": "t_on",
+    "check": {
+        "type": "all",
+        "checks": [
+            {"type": "sysctl", "key": "net.ipv4.conf.all.accept_redirects", "value": 0},
+            {"type": "sysctl", "key": "net.ipv6.conf.all.accept_redirects", "value": 0, "optional": True},
+        ],
+    },
+}
+
+
+def test_optional_sysctl_passes_when_absent_and_is_judged_when_present(tmp_path: Path) -> None:
+    def judge(sysctl: str) -> dict[str, Any]:
+        outputs = {**HARDENED, "sysctl": sysctl}
+        return _render(tmp_path, outputs, in_container=False, controls=[OPTIONAL_SYSCTL])["3.3.5"]
+
+    assert judge("net.ipv4.conf.all.accept_redirects = 0\n")["status"] == "pass"  # kernel without IPv6
+    ipv6_on = judge("net.ipv4.conf.all.accept_redirects = 0\nnet.ipv6.conf.all.accept_redirects = 1\n")
+    assert ipv6_on["status"] == "fail" and "net.ipv6.conf.all.accept_redirects = 1" in ipv6_on["detail"], ipv6_on
+    ipv4_missing = judge("net.ipv6.conf.all.accept_redirects = 0\n")
+    assert ipv4_missing["status"] == "fail", ipv4_missing  # only keys marked optional may be absent
+
+
+def test_home_directory_check_of_the_catalog(tmp_path: Path) -> None:
+    """CIS 7.2.9 as the role's catalog writes it: owner and mode 0750 or stricter, from the helper's output."""
+    catalog = yaml.safe_load((REPO / "roles" / "hardening" / "vars" / "main.yml").read_text(encoding="utf-8"))
+    control = {**next(c for c in catalog["__hardening_controls"] if c["id"] == "7.2.9"), "toggle": "t_on"}
+
+    def judge(lines: str) -> dict[str, Any]:
+        outputs = {**HARDENED, "interactive_homes": lines}
+        return _render(tmp_path, outputs, in_container=False, controls=[control])["7.2.9"]
+
+    assert judge("/home/ops|750|ops|ops\n/home/dev|700|dev|dev\n/srv/app|2750|app|app\n")["status"] == "pass"
+    assert judge("")["status"] == "pass"  # no local interactive user with a home directory
+    for bad in ("/home/ops|755|ops|ops", "/home/ops|770|ops|ops", "/home/ops|751|ops|ops", "/home/ops|700|root|ops"):
+        result = judge(f"/home/dev|700|dev|dev\n{bad}\n")
+        assert result["status"] == "fail" and bad in result["detail"], (bad, result)

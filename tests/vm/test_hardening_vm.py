@@ -1,8 +1,9 @@
 """gearlift.platform.hardening on a real kernel (qemu VM): what the molecule container cannot show.
 
-(a) the role applies, (b) a second run changes nothing, (c) auditd/sysctl//tmp/AIDE/AppArmor
-work as controls on the VM, (d) Lynis' hardening index and warnings. The role's variables are in
-playbooks/harden.yml; GEARLIFT_VM_HARDEN_VARS=/path/vars.yml adds more (``-e @file``).
+(a) the role applies, (b) a second run changes nothing, (c) auditd/sysctl//tmp/AIDE/AppArmor, the
+kernel parameters outside CIS 3.3, blocked kernel modules, core dumps, process accounting, pam_tmpdir
+and home directory modes work as controls on the VM, (d) Lynis' hardening index and warnings.
+The role's variables are in playbooks/harden.yml; GEARLIFT_VM_HARDEN_VARS=/path/vars.yml adds more (``-e @file``).
 Slow under TCG: ``flock /tmp/gearlift-heavy.lock pytest -m vm tests/vm/test_hardening_vm.py -s``.
 """
 
@@ -156,6 +157,95 @@ def test_c_sysctl_tmp_apparmor(vm: VM, first_run: PlaybookRun) -> None:
     assert not problems, "\n".join(problems)
 
 
+# Kernel parameters outside CIS 3.3 / 1.5.1-1.5.2 (PCI DSS 2.2.6) and the IPv6 keys of CIS 3.3.1,
+# 3.3.5 and 3.3.8, with the values the role sets on Debian 12 (Debian's kernel: perf_event_paranoid 3).
+KERNEL_PARAMETERS = {
+    "kernel.kptr_restrict": "2",
+    "kernel.dmesg_restrict": "1",
+    "kernel.sysrq": "0",
+    "kernel.unprivileged_bpf_disabled": "1",
+    "net.core.bpf_jit_harden": "2",
+    "kernel.perf_event_paranoid": "3",
+    "dev.tty.ldisc_autoload": "0",
+    "fs.protected_fifos": "2",
+    "fs.protected_regular": "2",
+    "fs.suid_dumpable": "0",
+    "net.ipv6.conf.all.forwarding": "0",
+    "net.ipv6.conf.all.accept_redirects": "0",
+    "net.ipv6.conf.default.accept_redirects": "0",
+}
+BLOCKED_MODULES = ["dccp", "tipc", "rds", "sctp", "firewire-core", "firewire-ohci"]
+
+
+def _boot_values(cat_config: str) -> dict[str, str]:
+    """What systemd-sysctl applies at boot: the last assignment of each key in its files, in its order."""
+    values: dict[str, str] = {}
+    for line in cat_config.splitlines():
+        line = line.strip()
+        if not line or line.startswith(("#", ";")) or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        values[key.strip().lstrip("-").replace("/", ".")] = value.strip()
+    return values
+
+
+def test_c_kernel_parameters_modules_core_dumps(vm: VM, first_run: PlaybookRun) -> None:
+    names = " ".join(KERNEL_PARAMETERS)
+    live = dict(line.split(" = ", 1) for line in root(vm, f"sysctl {names}").stdout.splitlines() if " = " in line)
+    boot = _boot_values(root(vm, "/usr/lib/systemd/systemd-sysctl --cat-config").stdout)
+    print(f"[vm] kernel parameters live {live}")
+    problems = [f"{k}: live {live.get(k)!r}, want {v}" for k, v in KERNEL_PARAMETERS.items() if live.get(k) != v]
+    problems += [f"{k}: at boot {boot.get(k)!r}, want {v}" for k, v in KERNEL_PARAMETERS.items() if boot.get(k) != v]
+    # What the parameters do, seen by the unprivileged admin user (no sudo): kernel addresses
+    # are hidden, the kernel log is closed.
+    kallsyms = vm.ssh("head -n 3 /proc/kallsyms").stdout.split()
+    if not kallsyms or set(kallsyms[0::3]) != {"0000000000000000"}:
+        problems.append(f"/proc/kallsyms shows addresses to gladmin: {kallsyms[:6]}")
+    dmesg = vm.ssh("dmesg")
+    if dmesg.returncode == 0 or "Operation not permitted" not in dmesg.stderr:
+        problems.append(f"dmesg works for gladmin: rc={dmesg.returncode} {dmesg.stderr.strip()!r}")
+    # Uncommon network protocols and FireWire cannot be loaded.
+    for module in BLOCKED_MODULES:
+        dry = root(vm, f"modprobe -n -v {module}")
+        if "install /bin/false" not in dry.stdout:
+            problems.append(f"modprobe -n -v {module}: {dry.stdout.strip()!r} {dry.stderr.strip()!r}")
+    load = root(vm, "modprobe dccp; echo rc=$?; grep -c '^dccp ' /proc/modules || true")
+    if "rc=0" in load.stdout or not load.stdout.strip().endswith("0"):
+        problems.append(f"dccp loaded: {load.stdout!r} {load.stderr!r}")
+    # Core dumps: hard limit 0 in an SSH session (pam_limits), 0 in login shells, systemd-coredump off.
+    limits = vm.ssh("ulimit -Hc; bash -lc 'ulimit -Sc'; ulimit -c unlimited; echo raise-rc=$?")
+    if limits.stdout.split()[:3] != ["0", "0", "raise-rc=1"]:
+        problems.append(
+            f"core limits (hard, login-shell soft, raise): {limits.stdout.split()} {limits.stderr.strip()!r}"
+        )
+    coredump = root(vm, "cat /etc/systemd/coredump.conf.d/*.conf").stdout
+    if not re.search(r"^Storage=none$", coredump, re.M) or not re.search(r"^ProcessSizeMax=0$", coredump, re.M):
+        problems.append(f"systemd-coredump drop-in: {coredump!r}")
+    assert not problems, "\n".join(problems)
+
+
+def test_c_accounting_sessions_home_directories(vm: VM, first_run: PlaybookRun) -> None:
+    problems = []
+    # Process accounting (acct): a command run now shows up in lastcomm.
+    probe = root(
+        vm,
+        "systemctl is-active acct.service; install -m 0755 /bin/true /usr/local/bin/glacctprobe; "
+        "/usr/local/bin/glacctprobe; sleep 1; lastcomm glacctprobe | head -n 1; rm -f /usr/local/bin/glacctprobe",
+    )
+    print(f"[vm] acct: {probe.stdout.strip()!r}")
+    if not probe.stdout.startswith("active") or "glacctprobe" not in probe.stdout.split("\n", 1)[-1]:
+        problems.append(f"process accounting: {probe.stdout!r} {probe.stderr!r}")
+    # pam_tmpdir: the SSH session of gladmin gets its own TMPDIR (0700) on the /tmp tmpfs.
+    session = vm.ssh('id -u; echo "$TMPDIR"; stat -c "%a %U" "$TMPDIR"').stdout.split()
+    if len(session) != 4 or session[1:] != [f"/tmp/user/{session[0]}", "700", "gladmin"]:
+        problems.append(f"pam_tmpdir session: {session}")
+    # CIS 7.2.9: other users cannot read gladmin's home directory.
+    home = root(vm, "stat -c '%a %U' /home/gladmin; runuser -u nobody -- ls /home/gladmin; echo rc=$?")
+    if not re.match(r"^7[0-5]0 gladmin\n", home.stdout) or "rc=0" in home.stdout:
+        problems.append(f"/home/gladmin: {home.stdout!r} {home.stderr!r}")
+    assert not problems, "\n".join(problems)
+
+
 def _aide_database(vm: VM) -> str:
     conf = root(vm, "cat /etc/aide/aide.conf /etc/aide/aide.conf.d/* 2>/dev/null").stdout
     defines = dict(re.findall(r"^@@define\s+(\S+)\s+(\S+)", conf, re.M))
@@ -186,6 +276,10 @@ def test_c_aide_detects_a_change(vm: VM, first_run: PlaybookRun, record_property
     print(f"[vm] aide --check rc={check.returncode} in {time.monotonic() - t1:.0f} s:\n{check.stdout[-2500:]}")
     # AIDE's exit code is a bit mask: 1 added, 2 removed, 4 changed (>= 14 are errors).
     assert check.returncode < 14 and check.returncode & 4, check.stdout[-2000:] + check.stderr[-1000:]
+    # The baseline holds SHA-512 and no weak hash (Checksums = sha512 instead of Debian's H).
+    spec = root(vm, f"zcat -f {database} | grep -m 1 '^@@db_spec'").stdout.split()
+    print(f"[vm] AIDE database columns: {spec}")
+    assert "sha512" in spec and not {"md5", "sha1", "rmd160", "crc32"} & set(spec), spec
     assert re.search(rf"^\S*\s*{re.escape(watched)}\b", check.stdout, re.M) or watched in check.stdout, check.stdout
 
 
