@@ -67,6 +67,8 @@ def run_playbook(vm: VM, playbook: Path, *extra: str, name: str, timeout: float 
     log.write_text(output, encoding="utf-8")
     run = PlaybookRun(proc.returncode, output, seconds, log)
     for match in RECAP.finditer(proc.stdout):
+        if match.group(1) == "localhost":  # a controller play (e.g. building the artifact) is not the VM
+            continue
         keys = ("ok", "changed", "unreachable", "failed", "skipped")
         run.recap = {k: int(v) for k, v in zip(keys, match.groups()[1:], strict=True)}
     say(f"{playbook.name} ({name}): rc={run.rc} {run.recap} in {seconds:.0f} s, log {log}")

@@ -3,7 +3,9 @@
 (a) the role applies, (b) a second run changes nothing, (c) auditd/sysctl//tmp/AIDE/AppArmor, the
 kernel parameters outside CIS 3.3, blocked kernel modules, core dumps, process accounting, pam_tmpdir
 and home directory modes work as controls on the VM, (d) Lynis' hardening index and warnings.
-The role's variables are in playbooks/harden.yml; GEARLIFT_VM_HARDEN_VARS=/path/vars.yml adds more (``-e @file``).
+The roles applied are the golden image's (playbooks/bake.yml: ssm_agent, hardening, apache, java_app,
+cloudwatch_agent, as the bake applies them), so Lynis judges the image as it ships.
+GEARLIFT_VM_HARDEN_VARS=/path/vars.yml adds variables (``-e @file``).
 Slow under TCG: ``flock /tmp/gearlift-heavy.lock pytest -m vm tests/vm/test_hardening_vm.py -s``.
 """
 
@@ -52,7 +54,7 @@ def _extra_vars() -> list[str]:
 
 @pytest.fixture(scope="module")
 def first_run(vm: VM) -> PlaybookRun:
-    return run_playbook(vm, PLAYBOOKS / "harden.yml", *_extra_vars(), name="harden-1", timeout=ROLE_TIMEOUT)
+    return run_playbook(vm, PLAYBOOKS / "bake.yml", *_extra_vars(), name="harden-1", timeout=ROLE_TIMEOUT)
 
 
 def test_a_role_applies(first_run: PlaybookRun, record_property: Callable[[str, Any], None]) -> None:
@@ -67,7 +69,7 @@ def test_a_role_applies(first_run: PlaybookRun, record_property: Callable[[str, 
 def test_b_second_run_changes_nothing(
     vm: VM, first_run: PlaybookRun, record_property: Callable[[str, Any], None]
 ) -> None:
-    second = run_playbook(vm, PLAYBOOKS / "harden.yml", *_extra_vars(), name="harden-2", timeout=ROLE_TIMEOUT)
+    second = run_playbook(vm, PLAYBOOKS / "bake.yml", *_extra_vars(), name="harden-2", timeout=ROLE_TIMEOUT)
     record_property("role_second_run_seconds", round(second.seconds))
     print(f"[vm] role run 2: {second.recap} in {second.seconds:.0f} s; changed tasks: {second.changed_tasks()}")
     assert second.rc == 0 and second.recap.get("failed") == 0, "\n".join(second.failures()) or second.output[-4000:]
