@@ -106,3 +106,27 @@ def ansible_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env["ANSIBLE_FORCE_COLOR"] = "0"
     env.update(extra or {})
     return env
+
+
+def http_target_group_behind_alb(twin: Twin, name: str, vpc: str, subnets: list[str]) -> str:
+    """A target group checking /health on 8080 (5 s, 2/2) behind an ALB named <name>-alb listening on 80."""
+    elbv2 = twin.clients("elbv2")
+    tg: str = elbv2.create_target_group(
+        Name=f"{name}-tg",
+        Protocol="HTTP",
+        Port=8080,
+        VpcId=vpc,
+        HealthCheckPath="/health",
+        HealthCheckIntervalSeconds=5,
+        HealthyThresholdCount=2,
+        UnhealthyThresholdCount=2,
+        Matcher={"HttpCode": "200"},
+    )["TargetGroups"][0]["TargetGroupArn"]
+    lb = elbv2.create_load_balancer(Name=f"{name}-alb", Subnets=subnets, Type="application")["LoadBalancers"][0]
+    elbv2.create_listener(
+        LoadBalancerArn=lb["LoadBalancerArn"],
+        Protocol="HTTP",
+        Port=80,
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}],
+    )
+    return tg

@@ -16,7 +16,7 @@ from gearlift.twin.netutil import http_get
 from gearlift.twin.reconcile import LOCAL_IMAGE_TAG
 from gearlift.twin.twin import Twin
 
-from .conftest import REPO, ansible_env
+from .conftest import REPO, ansible_env, http_target_group_behind_alb
 
 pytestmark = pytest.mark.slow
 
@@ -224,26 +224,9 @@ def test_rds_mariadb_and_alb_haproxy_serve_the_app(twin: Twin, standin_jar: Path
     secret_arn = db["MasterUserSecret"]["SecretArn"]
     twin.wait_for(lambda: "shopdb" in twin.endpoints.databases, 180, "MariaDB for shopdb")
 
-    elbv2 = twin.clients("elbv2")
     ec2 = twin.clients("ec2")
     vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
-    tg = elbv2.create_target_group(
-        Name="shop-tg",
-        Protocol="HTTP",
-        Port=8080,
-        VpcId=vpc,
-        HealthCheckPath="/health",
-        HealthCheckIntervalSeconds=5,
-        HealthyThresholdCount=2,
-        UnhealthyThresholdCount=2,
-        Matcher={"HttpCode": "200"},
-    )["TargetGroups"][0]["TargetGroupArn"]
-    lb = elbv2.create_load_balancer(Name="shop-alb", Subnets=_default_subnets(twin), Type="application")[
-        "LoadBalancers"
-    ][0]["LoadBalancerArn"]
-    elbv2.create_listener(
-        LoadBalancerArn=lb, Protocol="HTTP", Port=80, DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}]
-    )
+    tg = http_target_group_behind_alb(twin, "shop", vpc, _default_subnets(twin))
     ami = _ami_for(twin, images.APPHOST_IMAGE, "apphost")
     _asg(twin, "shop-asg", ami, desired=2, TargetGroupARNs=[tg], HealthCheckType="EC2")
     members = _group_instances(twin, "shop-asg")

@@ -24,6 +24,8 @@ from gearlift.twin.errors import TwinError
 BASE_IMAGE = "localhost/gearlift-base:bookworm-3"
 MARIADB_IMAGE = "localhost/gearlift-mariadb:bookworm-3"
 APPHOST_IMAGE = "localhost/gearlift-apphost:bookworm-3"
+# A systemd host image boots /sbin/init and stops as systemd asks (podman import/commit --change).
+SYSTEMD_IMAGE_CHANGES = ("--change", 'CMD ["/sbin/init"]', "--change", "STOPSIGNAL SIGRTMIN+3")
 
 BASE_PACKAGES = [
     "systemd",
@@ -141,10 +143,7 @@ def ensure_base_image(log: Log = _noop, name: str = BASE_IMAGE) -> str:
                 [
                     podman.podman_path(),
                     "import",
-                    "--change",
-                    'CMD ["/sbin/init"]',
-                    "--change",
-                    "STOPSIGNAL SIGRTMIN+3",
+                    *SYSTEMD_IMAGE_CHANGES,
                     "-",
                     name,
                 ],
@@ -184,10 +183,7 @@ def ensure_derived_image(name: str, packages: list[str], log: Log = _noop, base:
             podman.run(*(["run", "--name", builder, *podman.RUN_FIX_ARGS, base, "bash", "-c", script]), timeout=1800)
             podman.run(
                 "commit",
-                "--change",
-                'CMD ["/sbin/init"]',
-                "--change",
-                "STOPSIGNAL SIGRTMIN+3",
+                *SYSTEMD_IMAGE_CHANGES,
                 builder,
                 name,
                 timeout=600,

@@ -3,7 +3,9 @@
 Each patch names the AWS behaviour it restores. They change only the emulator
 process (gearlift.twin.moto_proc); the playbooks and modules are untouched and
 run the same against a real account. Kept small: only behaviour the
-collections' modules depend on.
+collections' modules depend on. The image lifecycle's patches (images from
+instances, Auto Scaling launches and target registration, target health) are
+in gearlift.twin.moto_lifecycle, the instance refresh in gearlift.twin.refresh.
 """
 
 from __future__ import annotations
@@ -145,6 +147,10 @@ def _ec2_natgateway_tag_type() -> None:
 
 
 def apply() -> None:
+    from gearlift.twin import moto_lifecycle, refresh
+
+    moto_lifecycle.apply()
+    refresh.install()
     _ec2_natgateway_tag_type()
     _rds_gp3_baseline()
     _alb_default_attributes()

@@ -3,18 +3,87 @@
 moto keeps its state in-process, so serving the same WSGI app on loopback and
 on the twin network's gateway address gives the controller and the container
 hosts one account. Nothing else is bound: no 0.0.0.0.
+
+Requests are served one at a time (moto's models are not thread-safe, and the
+instance refresh ticks every second change them too). The path ``/_gearlift/``
+is the twin's own channel, not an AWS API: the data plane reports there what
+only it knows (an image's container is committed, what the load balancer's
+health checks saw); playbooks never use it.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
 import threading
+from collections.abc import Callable, Iterable
 from types import FrameType
+from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+CHANNEL = "/_gearlift/"
+TICK_SECONDS = 1.0
+
+
+def data_plane_channel(environ: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """Handle one report of the twin's data plane (JSON in, JSON out)."""
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+
+    from gearlift.twin import moto_lifecycle, refresh
+
+    if environ.get("REQUEST_METHOD") != "POST":
+        return 405, {"error": "POST only"}
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    try:
+        body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+    except ValueError:
+        return 400, {"error": "the body is not JSON"}
+    account = str(body.get("account") or DEFAULT_ACCOUNT_ID)
+    region = str(body.get("region") or "us-east-1")
+    what = str(environ.get("PATH_INFO", ""))[len(CHANNEL) :]
+    if what == "image-available":
+        return 200, {"updated": moto_lifecycle.mark_image_available(account, region, str(body["image_id"]))}
+    if what == "target-health":
+        return 200, {"targets": moto_lifecycle.report_target_health(account, region, dict(body["target_groups"]))}
+    if what == "tick":
+        refresh.tick_all()
+        return 200, {"ticked": True}
+    return 404, {"error": f"unknown report {what!r}"}
+
+
+def serialized(app: WsgiApp) -> WsgiApp:
+    """One request at a time, under the lock the refresh ticks take too; plus the data plane's channel."""
+    from gearlift.twin.refresh import lock
+
+    def wrapper(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        with lock():
+            if str(environ.get("PATH_INFO", "")).startswith(CHANNEL):
+                status, answer = data_plane_channel(environ)
+                payload = json.dumps(answer).encode()
+                start_response(
+                    f"{status} {'OK' if status == 200 else 'Error'}",
+                    [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))],
+                )
+                return [payload]
+            return list(app(environ, start_response))
+
+    return wrapper
+
+
+def tick_forever(stop: threading.Event) -> None:
+    """Advance instance refreshes, as the Auto Scaling service does, until the emulator stops."""
+    from gearlift.twin.refresh import tick_all
+
+    while not stop.wait(TICK_SECONDS):
+        try:
+            tick_all()
+        except Exception as exc:  # keep the service loop alive; the emulator's log says why
+            print(f"instance refresh tick failed: {exc!r}", file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     from gearlift.twin.moto_fidelity import apply as apply_fidelity_patches
 
     apply_fidelity_patches()
-    app = DomainDispatcherApplication(create_backend_app)
+    app = serialized(DomainDispatcherApplication(create_backend_app))
     servers: list[BaseWSGIServer] = []
     try:
         for host in args.host:
@@ -48,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
+    threads.append(threading.Thread(target=tick_forever, args=(stop,), name="refresh-ticks", daemon=True))
     for thread in threads:
         thread.start()
     print(f"moto listening on {', '.join(args.host)} port {args.port}", flush=True)

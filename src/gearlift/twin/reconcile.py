@@ -3,7 +3,11 @@
 - EC2: every pending/running instance is a systemd container named by its
   instance id, booted from the local image its AMI is tagged with
   (`gearlift:local-image`); stopped instances are stopped containers, terminated
-  ones are removed.
+  ones are removed. The instance's user data runs as cloud-init would run it
+  (gearlift.twin.cloudinit). An image created from an instance (CreateImage)
+  is the instance's container committed into a local image (the twin's mount
+  points removed first); the AMI is tagged with it and becomes available.
+  When the image's snapshot is deleted, the local image goes too.
 - Auto Scaling: moto launches instances for a group but runs no control loop,
   so the twin plays the service's part: an instance that was terminated, or
   that its load balancer reports unhealthy past the grace period when the group
@@ -19,6 +23,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -26,18 +31,25 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gearlift.twin import podman
+import yaml
+
+from gearlift.twin import cloudinit, images, podman
 from gearlift.twin.awsclients import Clients
 from gearlift.twin.errors import TwinError
+from gearlift.twin.healthcheck import CheckSpec
 from gearlift.twin.netutil import free_port
 
 LOCAL_IMAGE_TAG = "gearlift:local-image"
 ASG_NAME_TAG = "aws:autoscaling:groupName"
+# Local images committed from instances: named by AMI id, labelled with the twin and the snapshot.
+AMI_IMAGE_REPO = "localhost/gearlift-ami"
+SNAPSHOT_LABEL = "gearlift.snapshot"
 
 Log = Callable[[str], None]
 
@@ -125,16 +137,17 @@ class Ec2Reconciler:
         self.log = log
         self._warned: set[str] = set()
         self.launched_at: dict[str, float] = {}
+        self.generator = cloudinit.write_generator(layout.state_dir / "cloud-init-generator")
 
     def _instances(self) -> dict[str, dict[str, Any]]:
         reservations = _paginate(self.clients("ec2"), "describe_instances", "Reservations")
         return {i["InstanceId"]: i for r in reservations for i in r["Instances"]}
 
     def local_image_for(self, ami_id: str) -> str | None:
-        images = self.clients("ec2").describe_images(ImageIds=[ami_id]).get("Images", [])
-        if not images:
+        found = self.clients("ec2").describe_images(ImageIds=[ami_id]).get("Images", [])
+        if not found:
             return None
-        tags = {t["Key"]: t["Value"] for t in images[0].get("Tags", [])}
+        tags = {t["Key"]: t["Value"] for t in found[0].get("Tags", [])}
         return tags.get(LOCAL_IMAGE_TAG)
 
     def containers(self) -> dict[str, podman.Container]:
@@ -170,7 +183,118 @@ class Ec2Reconciler:
                     )
                 continue
             self.start_container(iid, inst, image)
+        self.reconcile_images(instances)
         return instances
+
+    # ----------------------------------------------------------------- images
+    def _mount_points(self, iid: str) -> list[str]:
+        """Where the twin mounts its own files into an instance (never part of an image)."""
+        return [
+            "/root/.aws",
+            "/etc/gearlift-twin/aws",
+            cloudinit.INSTANCE_DIR,
+            "/etc/gearlift-twin",
+            "/etc/systemd/system.conf.d/50-gearlift-twin-aws.conf",
+            cloudinit.GENERATOR_PATH,
+            "/etc/systemd/system-generators",
+            "/etc/systemd/system.conf.d",
+        ]
+
+    def _remove_mount_points(self, container: str) -> None:
+        """Drop the empty placeholders the runtime created for the twin's mounts, before a commit."""
+        root = Path(podman.run("mount", container).stdout.strip())
+        try:
+            for point in self._mount_points(container):
+                path = root / point.lstrip("/")
+                if path.is_file() and not path.is_symlink() and path.stat().st_size == 0:
+                    path.unlink()
+                elif path.is_dir() and not any(path.iterdir()):
+                    path.rmdir()
+        finally:
+            podman.run("umount", container, check=False)
+
+    def reconcile_images(self, instances: dict[str, dict[str, Any]]) -> None:
+        ec2 = self.clients("ec2")
+        pending = ec2.describe_images(Owners=["self"], Filters=[{"Name": "state", "Values": ["pending"]}])["Images"]
+        for image in pending:
+            source = image.get("SourceInstanceId")
+            if not source:
+                continue
+            ami = image["ImageId"]
+            if not podman.container_exists(source):
+                if ami not in self._warned:
+                    self._warned.add(ami)
+                    self.log(f"ec2: image {ami} waits for the container of {source}")
+                continue
+            snapshot = next((m["Ebs"]["SnapshotId"] for m in image.get("BlockDeviceMappings", []) if m.get("Ebs")), "")
+            local = f"{AMI_IMAGE_REPO}:{ami}"
+            started = time.monotonic()
+            self._remove_mount_points(source)
+            podman.run(
+                "commit",
+                *images.SYSTEMD_IMAGE_CHANGES,
+                "--change",
+                f"LABEL {self.layout.label}",
+                "--change",
+                f"LABEL {SNAPSHOT_LABEL}={snapshot}",
+                source,
+                local,
+                timeout=1800,
+            )
+            ec2.create_tags(Resources=[ami], Tags=[{"Key": LOCAL_IMAGE_TAG, "Value": local}])
+            self.report("image-available", {"image_id": ami})
+            self.log(f"ec2: image {ami} of {source} committed as {local} in {time.monotonic() - started:.0f} s")
+        self._drop_deleted_images()
+
+    def _drop_deleted_images(self) -> None:
+        """A local image whose AMI and snapshot are both gone is removed (when no container uses it)."""
+        listing = podman.run("images", "--filter", f"label={self.layout.label}", "--format", "json", check=False)
+        if listing.returncode != 0:
+            return
+        ec2 = self.clients("ec2")
+        for item in json.loads(listing.stdout or "[]"):
+            names = [n for n in item.get("Names") or [] if n.startswith(AMI_IMAGE_REPO + ":")]
+            if not names:
+                continue
+            ami = names[0].split(":", 1)[1]
+            snapshot = (item.get("Labels") or {}).get(SNAPSHOT_LABEL, "")
+            if ec2.describe_images(Filters=[{"Name": "image-id", "Values": [ami]}])["Images"]:
+                continue
+            if snapshot:
+                found = ec2.describe_snapshots(Filters=[{"Name": "snapshot-id", "Values": [snapshot]}])["Snapshots"]
+                if found:
+                    continue
+            if podman.run("rmi", names[0], check=False).returncode == 0:
+                self.log(f"ec2: image {ami} and its snapshot are deleted -> removed {names[0]}")
+
+    def report(self, what: str, body: dict[str, Any]) -> None:
+        """Tell the emulator what only the data plane knows (its private /_gearlift/ channel)."""
+        payload = json.dumps({"region": self.layout.region, **body}).encode()
+        request = urllib.request.Request(  # noqa: S310 - the twin's own emulator on loopback
+            f"{self.clients.endpoint}/_gearlift/{what}", data=payload, method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310
+            resp.read()
+
+    def _user_data(self, iid: str) -> bytes:
+        answer = self.clients("ec2").describe_instance_attribute(InstanceId=iid, Attribute="userData")
+        value = (answer.get("UserData") or {}).get("Value") or ""
+        return base64.b64decode(value) if value else b""
+
+    def _cloud_init_args(self, iid: str) -> list[str]:
+        instance_dir = self.layout.state_dir / "instances" / iid
+        try:
+            if not cloudinit.prepare(instance_dir, iid, self._user_data(iid)):
+                return []
+        except (cloudinit.UserDataError, ValueError, yaml.YAMLError) as exc:
+            self.log(f"ec2: {iid}: user data not run: {exc}")
+            return []
+        return [
+            "-v",
+            f"{instance_dir}:{cloudinit.INSTANCE_DIR}:ro",
+            "-v",
+            f"{self.generator}:{cloudinit.GENERATOR_PATH}:ro",
+        ]
 
     def start_container(self, iid: str, inst: dict[str, Any], image: str) -> None:
         if podman.container_exists(iid):
@@ -205,6 +329,7 @@ class Ec2Reconciler:
             f"{self.layout.aws_dir}:/etc/gearlift-twin/aws:ro",
             "-v",
             f"{self.layout.dropin}:/etc/systemd/system.conf.d/50-gearlift-twin-aws.conf:ro",
+            *self._cloud_init_args(iid),
             image,
             "/sbin/init",
         ]
@@ -235,7 +360,9 @@ class AsgController:
             elb_checks = group.get("HealthCheckType") == "ELB"
             for member in group.get("Instances", []):
                 iid = member["InstanceId"]
-                state = instances.get(iid, {}).get("State", {}).get("Name", "terminated")
+                if iid not in instances:
+                    continue  # launched after the EC2 listing this round saw: judged next round
+                state = instances[iid].get("State", {}).get("Name", "terminated")
                 reason = None
                 if state in ("terminated", "shutting-down", "stopped", "stopping"):
                     reason = f"EC2 state {state}"
@@ -252,15 +379,19 @@ class AsgController:
         asg = self.clients("autoscaling")
         elbv2 = self.clients("elbv2")
         group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
-        members = {m["InstanceId"] for m in group.get("Instances", [])}
+        # The group registers instances in service; Standby ones stay out (patching, troubleshooting).
+        members = {m["InstanceId"] for m in group.get("Instances", []) if m.get("LifecycleState") == "InService"}
+        standby = {m["InstanceId"] for m in group.get("Instances", []) if m.get("LifecycleState") != "InService"}
         for tg_arn in group.get("TargetGroupARNs", []):
             tg = elbv2.describe_target_groups(TargetGroupArns=[tg_arn])["TargetGroups"][0]
             registered = {
                 d["Target"]["Id"]
                 for d in elbv2.describe_target_health(TargetGroupArn=tg_arn)["TargetHealthDescriptions"]
+                if d.get("TargetHealth", {}).get("State") != "draining"
             }
             add = sorted(members - registered)
-            gone = sorted(registered - members)
+            # Targets that left the group; Standby ones were deregistered by the group itself.
+            gone = sorted(registered - members - standby)
             if add:
                 elbv2.register_targets(TargetGroupArn=tg_arn, Targets=[{"Id": i, "Port": tg["Port"]} for i in add])
             if gone:
@@ -487,7 +618,8 @@ class RdsReconciler:
 HAPROXY_HEAD = """# Written by the gearlift twin: this HAProxy stands in for ALB {name}.
 global
     log stdout format raw local0 warning
-    stats socket {sock} mode 600 level admin
+    # expose-fd: a reload (-x) takes over the listening sockets, so no connection is refused.
+    stats socket {sock} mode 600 level admin expose-fd listeners
     ssl-default-bind-options ssl-min-ver TLSv1.2
 defaults
     mode http
@@ -515,8 +647,13 @@ class AlbReconciler:
         base = self.layout.state_dir / f"haproxy-{lb_name}"
         return base.with_suffix(".cfg"), base.with_suffix(".pid"), base.with_suffix(".sock")
 
-    def render(self, lb: dict[str, Any], addresses: dict[str, str]) -> str:
+    def render(
+        self, lb: dict[str, Any], addresses: dict[str, str], health: dict[str, dict[str, str]] | None = None
+    ) -> str:
+        """HAProxy config for one ALB. Draining targets are left out; like an ALB, only healthy
+        targets get traffic (the others are listed with weight 0: HAProxy still checks them)."""
         elbv2 = self.clients("elbv2")
+        health = health or {}
         name = lb["LoadBalancerName"]
         cfg, _, sock = self._files(name)
         ports = self.endpoints.load_balancers.setdefault(name, {})
@@ -575,12 +712,19 @@ class AlbReconciler:
             out.append(f"    http-check expect rstatus ^({'|'.join(_expand_codes(matcher))})$")
             for desc in sorted(targets, key=lambda d: d["Target"]["Id"]):
                 iid = desc["Target"]["Id"]
+                if desc.get("TargetHealth", {}).get("State") == "draining":
+                    continue  # deregistered: in-flight requests finish in the old HAProxy process
                 port = desc["Target"].get("Port", tg["Port"])
                 ip = addresses.get(iid)
                 if ip is None:
                     continue
                 check_port = "" if hc_port == "traffic-port" else f" port {hc_port}"
-                out.append(f"    server {iid} {ip}:{port} check inter {interval}s rise {rise} fall {fall}{check_port}")
+                # Without a health verdict yet (a target group the checker does not see), traffic flows.
+                weight = 1 if health.get(arn, {}).get(iid, "healthy") == "healthy" else 0
+                out.append(
+                    f"    server {iid} {ip}:{port} weight {weight} check inter {interval}s rise {rise} fall {fall}"
+                    f"{check_port}"
+                )
         text = "\n".join(line for line in out if line) + "\n"
         cfg.write_text(text, encoding="utf-8")
         return text
@@ -593,7 +737,7 @@ class AlbReconciler:
             return None
         return pid
 
-    def reconcile(self, addresses: dict[str, str]) -> None:
+    def reconcile(self, addresses: dict[str, str], health: dict[str, dict[str, str]] | None = None) -> None:
         elbv2 = self.clients("elbv2")
         lbs = [
             lb for lb in _paginate(elbv2, "describe_load_balancers", "LoadBalancers") if lb.get("Type") == "application"
@@ -604,7 +748,7 @@ class AlbReconciler:
                 self.stop(name)
         for lb in lbs:
             name = lb["LoadBalancerName"]
-            text = self.render(lb, addresses)
+            text = self.render(lb, addresses, health)
             digest = hashlib.sha256(text.encode()).hexdigest()
             cfg, pidfile, _ = self._files(name)
             pid = self._running_pid(pidfile)
@@ -616,14 +760,31 @@ class AlbReconciler:
                     f"alb: HAProxy config for {name} is invalid: {check.stderr.strip() or check.stdout.strip()}"
                 )
             cmd = ["haproxy", "-D", "-p", str(pidfile), "-f", str(cfg)]
+            _, _, sock = self._files(name)
             if pid is not None:
-                cmd += ["-sf", str(pid)]
+                cmd += (["-x", str(sock)] if sock.exists() else []) + ["-sf", str(pid)]
             proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if proc.returncode != 0:
                 raise TwinError(f"alb: HAProxy for {name} failed to start: {proc.stderr.strip()}")
             self._cfg_hash[name] = digest
             ports = ", ".join(f"{k}->127.0.0.1:{v}" for k, v in sorted(self.endpoints.load_balancers[name].items()))
             self.log(f"alb: {name} {'reloaded' if pid else 'serving'} on {ports}")
+
+    def checked_targets(self) -> dict[str, tuple[CheckSpec, dict[str, int]]]:
+        """Target groups a load balancer forwards to, with their registered (not draining) targets."""
+        elbv2 = self.clients("elbv2")
+        out: dict[str, tuple[CheckSpec, dict[str, int]]] = {}
+        for tg in _paginate(elbv2, "describe_target_groups", "TargetGroups"):
+            if not tg.get("LoadBalancerArns"):
+                continue  # not in use: ELB does not check it
+            arn = tg["TargetGroupArn"]
+            ports = {
+                d["Target"]["Id"]: int(d["Target"].get("Port", tg["Port"]))
+                for d in elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+                if d.get("TargetHealth", {}).get("State") != "draining"
+            }
+            out[arn] = (CheckSpec.from_target_group(tg, _expand_codes), ports)
+        return out
 
     def _show_stat(self, lb_name: str) -> dict[str, str]:
         """Server name -> status (UP, DOWN, ...) from HAProxy's stats socket."""

@@ -23,6 +23,7 @@ from gearlift.twin import images, podman
 from gearlift.twin.awsclients import DUMMY_KEY_ID, DUMMY_SECRET, Clients
 from gearlift.twin.controlplane import MotoControlPlane
 from gearlift.twin.errors import TwinError
+from gearlift.twin.healthcheck import TargetHealthChecker
 from gearlift.twin.netutil import free_port
 from gearlift.twin.onprem import ONPREM_DB_HOST, OnPremEstate
 from gearlift.twin.reconcile import (
@@ -85,6 +86,7 @@ class Twin:
         self.anchor = f"{self.config.prefix}-anchor"
         self.seeded: dict[str, str] = {}
         self.onprem: OnPremEstate | None = None
+        self.checker = TargetHealthChecker(self.log)
 
     # ------------------------------------------------------------------ utils
     def log(self, message: str) -> None:
@@ -362,11 +364,14 @@ class Twin:
         with self._lock:
             instances = self.ec2.reconcile()
             addresses = self.addresses()
-            self.asg.reconcile(instances, self.alb.unhealthy_targets(), self.ec2.launched_at)
+            health = self.checker.run(self.alb.checked_targets(), addresses)
+            if health:
+                self.ec2.report("target-health", {"target_groups": health})
+            self.asg.reconcile(instances, self.checker.states("unhealthy"), self.ec2.launched_at)
             instances = self.ec2.reconcile()
             addresses = self.addresses()
             self.endpoints.databases = dict(self.rds.reconcile())
-            self.alb.reconcile(addresses)
+            self.alb.reconcile(addresses, health)
             self.endpoints.save(self.layout.endpoints_file)
 
     def addresses(self) -> dict[str, str]:
@@ -452,6 +457,11 @@ def clean(config: TwinConfig, log: Log | None = None) -> list[str]:
     if podman.network_exists(layout.network):
         podman.run("network", "rm", "-f", layout.network, check=False)
         removed.append(f"network {layout.network}")
+    # Images committed from this twin's instances (its AMIs die with its emulator).
+    listing = podman.run("images", "--filter", f"label={layout.label}", "--format", "{{.Id}}", check=False)
+    for image_id in sorted(set(listing.stdout.split())) if listing.returncode == 0 else []:
+        if podman.run("rmi", "-f", image_id, check=False).returncode == 0:
+            removed.append(f"image {image_id[:12]}")
     if layout.state_dir.exists():
         from gearlift.twin.controlplane import _terminate
 

@@ -1,0 +1,111 @@
+"""A steady request loop against the twin's load balancer, on loopback only, bounded.
+
+Used by the image lifecycle tests and ``scripts/bench-image-lifecycle`` to
+count the requests that fail through HAProxy while hosts are replaced or
+patched. Every request opens a new connection (no keep-alive to race a
+reload), a request fails when it gets no answer within the timeout or an
+answer other than 200. HTTPS is verified against the given CA (the twin's).
+The loop refuses any host but 127.0.0.1 and stops by itself after
+``max_requests`` requests or ``max_seconds`` seconds.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ssl
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+
+@dataclass
+class LoadResult:
+    sent: int = 0
+    ok: int = 0
+    failed: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+    failures: list[str] = field(default_factory=list)
+    hosts: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        return (
+            f"{self.sent} requests in {self.seconds:.0f} s, {self.failed} failed "
+            f"({dict(self.statuses)}), served by {len(self.hosts)} host(s)"
+        )
+
+
+class LoadLoop:
+    def __init__(
+        self,
+        url: str,
+        interval: float = 0.1,
+        timeout: float = 5.0,
+        max_requests: int = 20000,
+        max_seconds: float = 1800.0,
+        cafile: str | None = None,
+    ) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or parts.hostname != "127.0.0.1" or parts.port is None:
+            raise ValueError(f"the load loop only sends to http(s)://127.0.0.1:<port>/..., not {url!r}")
+        self.context = ssl.create_default_context(cafile=cafile) if parts.scheme == "https" else None
+        self.port = parts.port
+        self.path = parts.path or "/"
+        self.interval = interval
+        self.timeout = timeout
+        self.max_requests = max_requests
+        self.max_seconds = max_seconds
+        self.result = LoadResult()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="load-loop", daemon=True)
+
+    def _one(self) -> None:
+        conn: http.client.HTTPConnection
+        if self.context is None:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
+        else:
+            conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=self.timeout, context=self.context)
+        try:
+            conn.request("GET", self.path, headers={"Connection": "close", "Host": "localhost"})
+            response = conn.getresponse()
+            body = response.read(4096)
+            status = str(response.status)
+        except (OSError, http.client.HTTPException, ssl.SSLError) as exc:
+            status, body = type(exc).__name__, b""
+        finally:
+            conn.close()
+        result = self.result
+        result.sent += 1
+        result.statuses[status] += 1
+        if status == "200":
+            result.ok += 1
+            marker = b'"host":"'
+            if marker in body:
+                result.hosts[body.split(marker, 1)[1].split(b'"', 1)[0].decode(errors="replace")] += 1
+        else:
+            result.failed += 1
+            if len(result.failures) < 50:
+                result.failures.append(f"{time.strftime('%H:%M:%S')} {status} {body[:120]!r}")
+
+    def _run(self) -> None:
+        start = time.monotonic()
+        while not self._stop.is_set():
+            if self.result.sent >= self.max_requests or time.monotonic() - start >= self.max_seconds:
+                break
+            self._one()
+            self._stop.wait(self.interval)
+        self.result.seconds = time.monotonic() - start
+
+    def __enter__(self) -> LoadLoop:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> LoadResult:
+        self._stop.set()
+        self._thread.join(timeout=self.timeout + 5)
+        return self.result

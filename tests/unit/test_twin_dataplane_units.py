@@ -1,0 +1,235 @@
+"""The twin's data plane pieces that need no container: ELB health states, user data, the load loop."""
+
+from __future__ import annotations
+
+import base64
+import http.server
+import os
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gearlift.twin import cloudinit
+from gearlift.twin.healthcheck import CheckSpec, TargetHealthChecker, http_check
+from gearlift.twin.loadloop import LoadLoop
+
+SPEC = CheckSpec(
+    path="/health",
+    port="traffic-port",
+    codes=frozenset({"200"}),
+    interval=10.0,
+    timeout=1.0,
+    healthy_threshold=3,
+    unhealthy_threshold=2,
+)
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _checker(answers: list[bool]) -> tuple[TargetHealthChecker, FakeTime, list[str]]:
+    clock = FakeTime()
+    calls: list[str] = []
+
+    def check(address: str, port: int, path: str, timeout: float, codes: frozenset[str]) -> tuple[bool, str]:
+        calls.append(f"{address}:{port}{path}")
+        return answers.pop(0), "scripted"
+
+    return TargetHealthChecker(lambda _: None, check=check, clock=clock), clock, calls
+
+
+def test_health_states_follow_the_elb_thresholds_and_interval() -> None:
+    checker, clock, calls = _checker([True, True, True, False, False, True, True, True])
+    targets = {"tg": (SPEC, {"i-1": 8080})}
+    seen = []
+    for _ in range(8):
+        seen.append(checker.run(targets, {"i-1": "10.0.0.5"})["tg"]["i-1"])
+        checker.run(targets, {"i-1": "10.0.0.5"})  # not due yet: no second check
+        clock.now += SPEC.interval
+    assert seen == [
+        "initial",
+        "initial",
+        "healthy",  # 3 passes
+        "healthy",
+        "unhealthy",  # 2 failures
+        "unhealthy",
+        "unhealthy",
+        "healthy",  # 3 passes again
+    ]
+    assert calls == ["10.0.0.5:8080/health"] * 8
+
+
+def test_initial_target_turns_unhealthy_and_a_reregistered_one_starts_over() -> None:
+    checker, clock, _ = _checker([False, False, True, True, True, True])
+    targets = {"tg": (SPEC, {"i-1": 80})}
+    checker.run(targets, {"i-1": "10.0.0.5"})
+    clock.now += 10
+    assert checker.run(targets, {"i-1": "10.0.0.5"})["tg"]["i-1"] == "unhealthy"
+    assert checker.states("unhealthy") == {"i-1"}
+    assert checker.run({"tg": (SPEC, {})}, {}) == {"tg": {}}  # deregistered: forgotten
+    clock.now += 10
+    assert checker.run(targets, {"i-1": "10.0.0.5"})["tg"]["i-1"] == "initial"
+
+
+def test_a_target_without_an_address_fails_its_checks() -> None:
+    checker, clock, calls = _checker([])
+    targets = {"tg": (SPEC, {"i-gone": 80})}
+    checker.run(targets, {})
+    clock.now += 10
+    assert checker.run(targets, {})["tg"]["i-gone"] == "unhealthy" and calls == []
+
+
+@pytest.fixture
+def web() -> Iterator[int]:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            status = 200 if self.path in ("/health", "/ok") else 404
+            body = b'{"status":"ok","host":"web-1"}' if status == 200 else b"no"
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_http_check_uses_the_matcher(web: int) -> None:
+    assert http_check("127.0.0.1", web, "/health", 2, frozenset({"200"})) == (True, "HTTP 200")
+    assert http_check("127.0.0.1", web, "/missing", 2, frozenset({"200"})) == (False, "HTTP 404")
+    assert http_check("127.0.0.1", web, "/missing", 2, frozenset({"200", "404"}))[0] is True
+    passed, detail = http_check("127.0.0.1", 1, "/health", 1, frozenset({"200"}))
+    assert not passed and "Connection" in detail
+
+
+def test_load_loop_counts_failures_and_stays_bounded(web: int) -> None:
+    with LoadLoop(f"http://127.0.0.1:{web}/health", interval=0.01, max_requests=20) as loop:
+        pass
+    loop._thread.join(timeout=10)
+    assert loop.result.sent <= 20 and loop.result.failed == 0 and loop.result.hosts
+    with LoadLoop(f"http://127.0.0.1:{web}/nope", interval=0.0, max_requests=5, max_seconds=10) as bad:
+        bad._thread.join(timeout=10)
+    assert bad.result.sent == 5 and bad.result.failed == 5 and bad.result.statuses["404"] == 5
+
+
+@pytest.mark.parametrize("url", ["http://10.0.0.1:80/health", "ftp://127.0.0.1:21/", "http://localhost:80/"])
+def test_load_loop_refuses_anything_but_loopback(url: str) -> None:
+    with pytest.raises(ValueError, match=r"only sends to http\(s\)://127\.0\.0\.1"):
+        LoadLoop(url)
+
+
+# ------------------------------------------------------------------ user data
+
+
+def test_cloud_config_write_files_run_early_and_runcmd_late(tmp_path: Path) -> None:
+    # Paths under tmp_path and the caller as owner: the rendered stage runs here for real.
+    owner = f"{os.getuid()}:{os.getgid()}"
+    blob = base64.b64encode(b"binary\x00ok").decode()
+    config = {
+        "write_files": [
+            {"path": f"{tmp_path}/etc/gearlift/instance.env", "content": "A=1\nB='two'\n", "permissions": "0640"},
+            {"path": f"{tmp_path}/etc/gearlift/blob", "content": blob, "encoding": "b64", "owner": owner},
+            {"path": f"{tmp_path}/etc/gearlift/late", "content": "later", "defer": True, "owner": owner},
+        ],
+        "runcmd": ["echo one", ["echo", "two words"]],
+    }
+    config["write_files"][0]["owner"] = owner
+    stages = cloudinit.render(("#cloud-config\n" + yaml.safe_dump(config)).encode())
+    assert set(stages) == {"init.sh", "final.sh"}
+    assert "instance.env" in stages["init.sh"] and "late" not in stages["init.sh"]
+    assert "echo one" in stages["final.sh"] and "'two words'" in stages["final.sh"]
+    subprocess.run(["sh", "-c", stages["init.sh"]], check=True)
+    env = tmp_path / "etc/gearlift/instance.env"
+    assert env.read_text() == "A=1\nB='two'\n" and oct(env.stat().st_mode & 0o777) == "0o640"
+    assert (tmp_path / "etc/gearlift/blob").read_bytes() == b"binary\x00ok"
+    assert not (tmp_path / "etc/gearlift/late").exists()
+    subprocess.run(["sh", "-c", stages["final.sh"]], check=True, capture_output=True)
+    assert (tmp_path / "etc/gearlift/late").read_text() == "later"
+
+
+def test_scripts_run_in_the_final_stage_and_unsupported_user_data_is_named(tmp_path: Path) -> None:
+    stages = cloudinit.render(b"#!/bin/sh\necho hi\n")
+    assert stages["final.sh"].strip() == f"exec {cloudinit.INSTANCE_DIR}/user-script" and "init.sh" not in stages
+    assert cloudinit.render(b"") == {}
+    assert cloudinit.prepare(tmp_path / "i-1", "i-1", b"#!/bin/sh\ntrue\n")
+    assert (tmp_path / "i-1" / "instance-id").read_text() == "i-1\n"
+    assert (tmp_path / "i-1" / "user-script").stat().st_mode & 0o111
+    with pytest.raises(cloudinit.UserDataError, match="packages"):
+        cloudinit.render(b"#cloud-config\npackages: [nginx]\n")
+    with pytest.raises(cloudinit.UserDataError, match="MIME"):
+        cloudinit.render(b"Content-Type: multipart/mixed\n")
+
+
+def test_generator_wires_the_stages_into_the_boot(tmp_path: Path) -> None:
+    generator = cloudinit.write_generator(tmp_path / "gen")
+    text = generator.read_text()
+    assert text.startswith("#!/bin/sh") and generator.stat().st_mode & 0o111
+    assert "Before=sysinit.target network-pre.target network-online.target" in text
+    assert "After=multi-user.target network-online.target" in text
+    assert "ConditionPathExists=!$sem/gearlift-twin-$stage" in text
+    # Run it against a fake instance dir: it writes both units and their wants links.
+    instance = tmp_path / "instance"
+    cloudinit.prepare(instance, "i-9", b"#cloud-config\nwrite_files: [{path: /etc/x, content: y}]\nruncmd: [true]\n")
+    out = tmp_path / "units"
+    out.mkdir()
+    script = text.replace(cloudinit.INSTANCE_DIR, str(instance))
+    subprocess.run(["sh", "-c", script, "gen", str(out)], check=True)
+    assert (out / "gearlift-twin-cloud-init.service").exists()
+    assert (out / "sysinit.target.wants" / "gearlift-twin-cloud-init.service").is_symlink()
+    assert (out / "multi-user.target.wants" / "gearlift-twin-cloud-final.service").is_symlink()
+    assert "/var/lib/cloud/instances/i-9/sem" in (out / "gearlift-twin-cloud-final.service").read_text()
+
+
+# ------------------------------------------------------ the Auto Scaling loop
+
+
+class _FakeAutoScaling:
+    def __init__(self, members: list[str]) -> None:
+        self.members = members
+        self.terminated: list[str] = []
+
+    def get_paginator(self, op: str) -> _FakeAutoScaling:
+        return self
+
+    def paginate(self, **_: object) -> list[dict[str, object]]:
+        return [{"AutoScalingGroups": self.describe_auto_scaling_groups()["AutoScalingGroups"]}]
+
+    def describe_auto_scaling_groups(self, **_: object) -> dict[str, list[dict[str, object]]]:
+        instances = [{"InstanceId": i, "LifecycleState": "InService"} for i in self.members]
+        group = {"AutoScalingGroupName": "web", "Instances": instances, "HealthCheckType": "ELB", "TargetGroupARNs": []}
+        return {"AutoScalingGroups": [group]}
+
+    def set_instance_health(self, **_: object) -> None:
+        return None
+
+    def terminate_instance_in_auto_scaling_group(self, InstanceId: str, **_: object) -> None:
+        self.terminated.append(InstanceId)
+
+
+def test_the_asg_loop_leaves_instances_launched_after_its_ec2_listing_alone() -> None:
+    from gearlift.twin.reconcile import AsgController
+
+    asg = _FakeAutoScaling(["i-old", "i-gone", "i-new"])
+    controller = AsgController(lambda service: asg, lambda _: None)  # type: ignore[arg-type] - a stub client
+    listing = {"i-old": {"State": {"Name": "running"}}, "i-gone": {"State": {"Name": "terminated"}}}
+    controller.reconcile(listing, unhealthy_targets=set(), launched_at={})
+    # i-new is in the group but not in the EC2 listing of this round: not judged, not replaced.
+    assert asg.terminated == ["i-gone"]
