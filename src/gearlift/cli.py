@@ -50,6 +50,7 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
     try:
         twin.up()
         twin.start_loop()
+        _build_standin(twin)
         inventories = list(args.inventory)
         if args.onprem:
             inventories.append(str(twin.onprem_up().inventory))
@@ -108,6 +109,21 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
     if interrupted:
         return 130
     return 0 if ok else 1
+
+
+def _build_standin(twin: Twin) -> None:
+    """The rehearsal's app artifact (the stand-in shop) for playbooks/bake_ami.yml: built when javac is there."""
+    import shutil
+    import subprocess
+
+    if shutil.which("javac") is None:
+        twin.log("javac is missing: the stand-in shop is not built (playbooks/bake_ami.yml needs it)")
+        return
+    build = subprocess.run(
+        [str(REPO_ROOT / "app" / "shop-standin" / "build.sh")], capture_output=True, text=True, check=False
+    )
+    if build.returncode != 0:
+        twin.log(f"building the stand-in shop failed: {build.stderr.strip()[-400:]}")
 
 
 def _wait_for_databases(twin: Twin, timeout: float = 240) -> None:

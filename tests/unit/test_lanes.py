@@ -44,4 +44,6 @@ def test_ci_runs_every_lane_but_the_vm_and_every_scenario_once() -> None:
     a, b = _listed("CI_STREAM_A"), _listed("CI_STREAM_B")
     assert not a & b, f"run twice in CI: {a & b}"
     assert a | b == SCENARIOS, f"not run in CI: {SCENARIOS - a - b}"
-    assert "vm" not in body
+    assert "vm" not in body and "lifecycle" not in body
+    assert 'pytest -m "not slow and not vm and not lifecycle" tests' in _function("fast")
+    assert "pytest -m lifecycle" in _function("lifecycle")
