@@ -189,7 +189,7 @@ class Bench:
 def run(args: argparse.Namespace) -> int:
     subprocess.run([str(REPO_ROOT / "app" / "shop-standin" / "build.sh")], check=True, capture_output=True)
     work = Path(tempfile.mkdtemp(prefix="gearlift-bench-"))
-    config = TwinConfig(prefix="glbench", subnet="10.89.79.0/24", state_dir=work / "twin", interval=1.0)
+    config = TwinConfig(prefix="glbench", subnet="10.89.81.0/24", state_dir=work / "twin", interval=1.0)
     twin = Twin(config, log=_quiet if args.quiet else None)
     twin.up()
     twin.start_loop()

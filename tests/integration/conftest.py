@@ -15,8 +15,9 @@ from gearlift.twin.controlplane import STATE_DIR_ENV
 from gearlift.twin.twin import Twin, TwinConfig
 
 REPO = Path(__file__).resolve().parents[2]
-TEST_PREFIX = "gltest"
-TEST_SUBNET = "10.89.78.0/24"
+# Another prefix and subnet let a lane run beside a CI run on the same machine (two twins apart).
+TEST_PREFIX = os.environ.get("GEARLIFT_TEST_TWIN_PREFIX", "gltest")
+TEST_SUBNET = os.environ.get("GEARLIFT_TEST_TWIN_SUBNET", "10.89.78.0/24")
 
 
 def _podman_ready() -> str | None:
