@@ -36,6 +36,11 @@ CONVERGE = """- name: Bench | a bare host converged at boot (the golden image's 
   hosts: bench_bare
   become: true
   gather_facts: true
+  pre_tasks:
+    - name: Bench | package lists and every pending update (as the bake starts)
+      ansible.builtin.apt:
+        update_cache: true
+        upgrade: safe
   roles:
     - role: gearlift.platform.ssm_agent
     - role: gearlift.platform.hardening
