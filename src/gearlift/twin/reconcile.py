@@ -719,8 +719,11 @@ class AlbReconciler:
                 if ip is None:
                     continue
                 check_port = "" if hc_port == "traffic-port" else f" port {hc_port}"
-                # Without a health verdict yet (a target group the checker does not see), traffic flows.
-                weight = 1 if health.get(arn, {}).get(iid, "healthy") == "healthy" else 0
+                # A target group the checker does not see has no verdicts: traffic flows. In one it
+                # sees, a target registered after this round's checks is still `initial`: no traffic
+                # (a new host booting behind Apache would answer 503).
+                verdicts = health.get(arn)
+                weight = 1 if verdicts is None or verdicts.get(iid) == "healthy" else 0
                 out.append(
                     f"    server {iid} {ip}:{port} weight {weight} check inter {interval}s rise {rise} fall {fall}"
                     f"{check_port}"

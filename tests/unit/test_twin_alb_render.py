@@ -1,0 +1,74 @@
+"""The twin's HAProxy config (the ALB) sends traffic to healthy targets only, as an ALB does.
+
+A target registered after the round's health checks ran (no verdict yet) is `initial` on AWS
+and gets no traffic; only a target group the checker does not see at all lets traffic flow.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from gearlift.twin.reconcile import AlbReconciler, Endpoints, TwinLayout
+
+REGION = "us-east-1"
+
+
+@pytest.fixture
+def alb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(key, "testing")
+    with mock_aws():
+        clients = {s: boto3.client(s, region_name=REGION) for s in ("ec2", "elbv2")}
+        ec2, elbv2 = clients["ec2"], clients["elbv2"]
+        vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
+        subnets = [s["SubnetId"] for s in ec2.describe_subnets()["Subnets"]][:2]
+        image = ec2.describe_images()["Images"][0]["ImageId"]
+        ids = [i["InstanceId"] for i in ec2.run_instances(ImageId=image, MinCount=2, MaxCount=2)["Instances"]]
+        tg = elbv2.create_target_group(Name="app", Protocol="HTTP", Port=80, VpcId=vpc, HealthCheckPath="/health")
+        arn = tg["TargetGroups"][0]["TargetGroupArn"]
+        lb = elbv2.create_load_balancer(Name="shop", Subnets=subnets, Type="application")["LoadBalancers"][0]
+        elbv2.create_listener(
+            LoadBalancerArn=lb["LoadBalancerArn"],
+            Protocol="HTTP",
+            Port=80,
+            DefaultActions=[{"Type": "forward", "TargetGroupArn": arn}],
+        )
+        elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": i} for i in ids])
+        layout = TwinLayout("gltest", tmp_path, "gltest", "10.89.78.0/24", "10.89.78.1", REGION)
+        reconciler = AlbReconciler(layout, clients.__getitem__, print, tmp_path / "cert.pem", Endpoints())  # type: ignore[arg-type]
+        yield {
+            "render": reconciler.render,
+            "lb": lb,
+            "arn": arn,
+            "ids": ids,
+            "addresses": {i: f"10.89.78.{n + 10}" for n, i in enumerate(ids)},
+        }
+
+
+def _weights(text: str) -> dict[str, int]:
+    return {m[1]: int(m[2]) for m in re.finditer(r"^\s+server (\S+) \S+ weight (\d+)", text, re.M)}
+
+
+def test_a_target_without_a_verdict_in_a_checked_group_gets_no_traffic(alb: dict[str, Any]) -> None:
+    healthy, new = alb["ids"]
+    text = alb["render"](alb["lb"], alb["addresses"], {alb["arn"]: {healthy: "healthy"}})
+    assert _weights(text) == {healthy: 1, new: 0}
+
+
+@pytest.mark.parametrize("state", ["initial", "unhealthy"])
+def test_only_healthy_targets_get_traffic(alb: dict[str, Any], state: str) -> None:
+    healthy, other = alb["ids"]
+    text = alb["render"](alb["lb"], alb["addresses"], {alb["arn"]: {healthy: "healthy", other: state}})
+    assert _weights(text) == {healthy: 1, other: 0}
+
+
+def test_a_group_the_checker_does_not_see_sends_traffic_to_every_target(alb: dict[str, Any]) -> None:
+    text = alb["render"](alb["lb"], alb["addresses"], {})
+    assert _weights(text) == dict.fromkeys(alb["ids"], 1)
