@@ -25,8 +25,6 @@ from gearlift.twin.twin import Twin
 
 from .conftest import TEST_PREFIX, http_target_group_behind_alb
 
-pytestmark = pytest.mark.slow
-
 WEB_UNIT = """[Unit]
 Description=test web server
 After=network-online.target
@@ -78,6 +76,7 @@ def _container_ready(iid: str) -> bool:
     return state in ("running", "degraded")
 
 
+@pytest.mark.slow
 def test_create_image_commits_the_container_and_instances_boot_from_it(running: Twin) -> None:
     twin = running
     ec2 = twin.clients("ec2")
@@ -205,6 +204,10 @@ def _refresh(twin: Twin, template: str, version: str, **prefs: Any) -> dict[str,
     pytest.fail(f"instance refresh {refresh_id} did not end within 420 s")
 
 
+# In the lifecycle lane, not CI's slow lane: beside CI's second stream it saw HAProxy answer
+# "No server is available" for about a second during the refresh (4 and 7 failed requests in two
+# runs; 0 alone). A twin fault under investigation (docs/image-lifecycle.md).
+@pytest.mark.lifecycle
 def test_refresh_replaces_every_host_without_a_failed_request_and_rolls_back_a_bad_one(running: Twin) -> None:
     twin = running
     web = _web_group(twin)
