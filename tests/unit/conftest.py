@@ -11,6 +11,16 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 _COLLECTIONS = str(Path(__file__).resolve().parents[2] / ".collections")
 if _COLLECTIONS not in sys.path:
     sys.path.insert(0, _COLLECTIONS)
+
+
+@pytest.fixture(autouse=True)
+def _twin_runtime_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unit tests keep the twin's sockets and pid files under pytest's temp dir, not /run."""
+    from gearlift.twin import reconcile
+
+    monkeypatch.setattr(reconcile, "RUNTIME_ROOT", tmp_path_factory.getbasetemp() / "run")

@@ -7,6 +7,7 @@ and gets no traffic; only a target group the checker does not see at all lets tr
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from gearlift.twin.reconcile import AlbReconciler, Endpoints, TwinLayout
+from gearlift.twin import reconcile
+from gearlift.twin.errors import TwinError
+from gearlift.twin.reconcile import AlbReconciler, Endpoints, TwinLayout, check_config
 
 REGION = "us-east-1"
 
@@ -72,3 +75,33 @@ def test_only_healthy_targets_get_traffic(alb: dict[str, Any], state: str) -> No
 def test_a_group_the_checker_does_not_see_sends_traffic_to_every_target(alb: dict[str, Any]) -> None:
     text = alb["render"](alb["lb"], alb["addresses"], {})
     assert _weights(text) == dict.fromkeys(alb["ids"], 1)
+
+
+def test_the_stats_socket_stays_short_in_a_long_clone(tmp_path: Path) -> None:
+    """A clone in a long directory: HAProxy's stats socket path has a 97-character limit."""
+    deep = tmp_path / ("x" * 40) / "repo" / ".twin"
+    layout = TwinLayout("gearlift-twin", deep, "gearlift-twin", "10.89.77.0/24", "10.89.77.1", REGION)
+    reconciler = AlbReconciler(layout, lambda _: None, print, deep / "cert.pem", Endpoints())  # type: ignore[arg-type]
+    cfg, pidfile, sock = reconciler._files("shop-rehearsal-alb-with-32-chars")
+    # Whatever the state dir and the load balancer's name: the default root plus a short tail.
+    assert len(str(sock)) - len(str(reconcile.RUNTIME_ROOT)) <= 32, sock
+    assert len("/run/gearlift") + 32 <= 97
+    assert cfg.parent == deep  # the config stays with the twin's state
+    assert sock.parent == pidfile.parent == layout.runtime_dir
+    other = TwinLayout("gearlift-twin", tmp_path / "other", "gearlift-twin", "10.89.77.0/24", "10.89.77.1", REGION)
+    assert other.runtime_dir != layout.runtime_dir  # two twins never share sockets
+
+
+@pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy is not installed (./scripts/bootstrap)")
+def test_an_invalid_config_reports_haproxys_reason(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.cfg"
+    cfg.write_text(
+        "global\n    stats socket /nonexistent-dir/deeper/s.sock mode 600\nfrontend f\n    bind 127.0.0.1:notaport\n"
+    )
+    with pytest.raises(TwinError) as err:
+        check_config("shop", cfg)
+    message = str(err.value)
+    assert "invalid:" in message
+    reason = message.split("invalid:", 1)[1].strip()
+    assert reason, "the checker's own message must follow the colon"
+    assert "notaport" in reason or "bind" in reason.lower()

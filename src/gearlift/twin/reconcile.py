@@ -46,6 +46,8 @@ from gearlift.twin.healthcheck import CheckSpec
 from gearlift.twin.netutil import free_port
 
 LOCAL_IMAGE_TAG = "gearlift:local-image"
+# Where the twins keep their sockets and pid files (tmpfs, root's: the twin runs as root).
+RUNTIME_ROOT = Path(os.environ.get("GEARLIFT_RUNTIME_DIR", "/run/gearlift"))
 ASG_NAME_TAG = "aws:autoscaling:groupName"
 # Local images committed from instances: named by AMI id, labelled with the twin and the snapshot.
 AMI_IMAGE_REPO = "localhost/gearlift-ami"
@@ -80,6 +82,17 @@ class TwinLayout:
     @property
     def endpoints_file(self) -> Path:
         return self.state_dir / "endpoints.json"
+
+    @property
+    def runtime_dir(self) -> Path:
+        """Sockets and pid files: a short path whatever the state dir's length.
+
+        A UNIX socket path has a hard limit (HAProxy's stats socket: 97 characters), so a
+        clone in a long directory must not put its sockets under the state dir. The name is
+        derived from the state dir, so two twins never share it.
+        """
+        digest = hashlib.sha256(str(self.state_dir.resolve()).encode()).hexdigest()[:12]
+        return RUNTIME_ROOT / digest
 
 
 @dataclass
@@ -634,6 +647,17 @@ defaults
 """
 
 
+def check_config(name: str, cfg: Path) -> None:
+    """`haproxy -c`; a refusal carries HAProxy's own reason (`-q` would hide it)."""
+    check = subprocess.run(["haproxy", "-c", "-f", str(cfg)], capture_output=True, text=True, check=False)
+    if check.returncode != 0:
+        reason = "\n".join(part.strip() for part in (check.stderr, check.stdout) if part.strip())
+        raise TwinError(
+            f"alb: HAProxy config for {name} ({cfg}) is invalid:\n"
+            f"{reason or f'haproxy -c exited {check.returncode} without a message'}"
+        )
+
+
 class AlbReconciler:
     def __init__(self, layout: TwinLayout, clients: Clients, log: Log, cert_pem: Path, endpoints: Endpoints) -> None:
         self.layout = layout
@@ -644,8 +668,14 @@ class AlbReconciler:
         self._cfg_hash: dict[str, str] = {}
 
     def _files(self, lb_name: str) -> tuple[Path, Path, Path]:
-        base = self.layout.state_dir / f"haproxy-{lb_name}"
-        return base.with_suffix(".cfg"), base.with_suffix(".pid"), base.with_suffix(".sock")
+        """Config under the state dir; pid file and stats socket in the short runtime dir."""
+        run = self.layout.runtime_dir
+        run.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return (
+            self.layout.state_dir / f"haproxy-{lb_name}.cfg",
+            run / f"alb-{lb_name}.pid",
+            run / f"alb-{hashlib.sha256(lb_name.encode()).hexdigest()[:8]}.sock",
+        )
 
     def render(
         self, lb: dict[str, Any], addresses: dict[str, str], health: dict[str, dict[str, str]] | None = None
@@ -757,11 +787,7 @@ class AlbReconciler:
             pid = self._running_pid(pidfile)
             if pid is not None and self._cfg_hash.get(name) == digest:
                 continue
-            check = subprocess.run(["haproxy", "-c", "-q", "-f", str(cfg)], capture_output=True, text=True, check=False)
-            if check.returncode != 0:
-                raise TwinError(
-                    f"alb: HAProxy config for {name} is invalid: {check.stderr.strip() or check.stdout.strip()}"
-                )
+            check_config(name, cfg)
             cmd = ["haproxy", "-D", "-p", str(pidfile), "-f", str(cfg)]
             _, _, sock = self._files(name)
             if pid is not None:

@@ -462,10 +462,11 @@ def clean(config: TwinConfig, log: Log | None = None) -> list[str]:
     for image_id in sorted(set(listing.stdout.split())) if listing.returncode == 0 else []:
         if podman.run("rmi", "-f", image_id, check=False).returncode == 0:
             removed.append(f"image {image_id[:12]}")
-    if layout.state_dir.exists():
+    pid_dirs = [d for d in (layout.state_dir, layout.runtime_dir) if d.exists()]
+    if pid_dirs:
         from gearlift.twin.controlplane import _terminate
 
-        for pidfile in sorted(layout.state_dir.glob("*.pid")):
+        for pidfile in sorted(p for d in pid_dirs for p in d.glob("*.pid")):
             try:
                 pid = int(pidfile.read_text().split()[0])
             except (ValueError, IndexError):
@@ -474,6 +475,7 @@ def clean(config: TwinConfig, log: Log | None = None) -> list[str]:
                 _terminate(pid, None)
                 removed.append(f"process {pid} ({pidfile.stem})")
             pidfile.unlink(missing_ok=True)
+    shutil.rmtree(layout.runtime_dir, ignore_errors=True)
     if log is not None:
         for item in removed:
             log(f"removed {item}")
