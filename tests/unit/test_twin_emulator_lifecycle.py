@@ -149,7 +149,9 @@ def test_snapshot_of_a_registered_image_cannot_be_deleted_until_it_is_deregister
 # ------------------------------------------------ Auto Scaling and target health
 
 
-def _group(aws: Clients, desired: int = 2, grace: int = 2, delay: int = 1, name: str = "web") -> dict[str, str]:
+def _group(
+    aws: Clients, desired: int = 2, grace: int = 2, delay: int = 1, name: str = "web", min_size: int | None = None
+) -> dict[str, str]:
     ec2, elbv2 = aws("ec2"), aws("elbv2")
     subnets = ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
     subnets = sorted(subnets, key=lambda s: s["AvailabilityZone"])[:2]
@@ -175,7 +177,7 @@ def _group(aws: Clients, desired: int = 2, grace: int = 2, delay: int = 1, name:
     aws("autoscaling").create_auto_scaling_group(
         AutoScalingGroupName=name,
         LaunchTemplate={"LaunchTemplateId": template, "Version": "1"},
-        MinSize=desired,
+        MinSize=desired if min_size is None else min_size,
         MaxSize=desired * 2,
         DesiredCapacity=desired,
         VPCZoneIdentifier=",".join(s["SubnetId"] for s in subnets),
@@ -216,7 +218,7 @@ def test_group_spreads_over_its_zones_and_reports_each_instances_template_versio
 def test_target_health_comes_from_the_data_plane_and_deregistered_targets_drain(
     aws: Clients, emulator: MotoControlPlane
 ) -> None:
-    group = _group(aws, desired=2, delay=2)
+    group = _group(aws, desired=2, delay=2, min_size=1)
     tg = group["tg"]
     a, b = sorted(_health(aws, tg))
     # Before the data plane has seen the group, moto's default answer stands.
@@ -246,6 +248,33 @@ def test_target_health_comes_from_the_data_plane_and_deregistered_targets_drain(
     aws("autoscaling").exit_standby(AutoScalingGroupName=group["name"], InstanceIds=[a])
     assert _health(aws, tg)[a] == "initial"
     assert len(_instances(aws, group["name"])) == 2
+
+
+def test_enter_standby_refuses_to_take_the_group_below_its_minimum(aws: Clients) -> None:
+    """AWS: with a decrement, the desired capacity after Standby must stay >= the minimum."""
+    group = _group(aws, desired=2, name="atmin")  # min = desired = 2, as both shipped inventories run
+    a, b = sorted(i["InstanceId"] for i in _instances(aws, group["name"]))
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        aws("autoscaling").enter_standby(
+            AutoScalingGroupName=group["name"], InstanceIds=[a], ShouldDecrementDesiredCapacity=True
+        )
+    assert error_code(err.value) == "ValidationError"
+    assert "min-size=2" in str(err.value) and "desired-capacity=2" in str(err.value)
+    states = {i["InstanceId"]: i["LifecycleState"] for i in _instances(aws, group["name"])}
+    assert states == {a: "InService", b: "InService"}, "a refused call changes nothing"
+    # Raised by one first, the same call is accepted and the group keeps its minimum in service.
+    aws("autoscaling").set_desired_capacity(AutoScalingGroupName=group["name"], DesiredCapacity=3)
+    aws("autoscaling").enter_standby(
+        AutoScalingGroupName=group["name"], InstanceIds=[a], ShouldDecrementDesiredCapacity=True
+    )
+    described = aws("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[group["name"]])
+    assert described["AutoScalingGroups"][0]["DesiredCapacity"] == 2
+    # Only InService instances enter Standby.
+    with pytest.raises(botocore.exceptions.ClientError) as again:
+        aws("autoscaling").enter_standby(
+            AutoScalingGroupName=group["name"], InstanceIds=[a], ShouldDecrementDesiredCapacity=False
+        )
+    assert error_code(again.value) == "ValidationError" and "InService" in str(again.value)
 
 
 # ----------------------------------------------------------- instance refresh

@@ -146,6 +146,42 @@ def _ec2_natgateway_tag_type() -> None:
     setattr(tags.TagBackend, "describe_tags", describe_as_aws)  # noqa: B010
 
 
+def _autoscaling_standby_rules() -> None:
+    """Auto Scaling: EnterStandby keeps the group at or above its minimum; only InService instances.
+
+    EnterStandby (Amazon EC2 Auto Scaling API Reference): "If you choose to decrement the desired
+    capacity of the Auto Scaling group, the instances can enter standby as long as the desired
+    capacity of the Auto Scaling group after the instances are placed into standby is equal to or
+    greater than the minimum capacity of the group." The user guide (Temporarily remove instances
+    from your Auto Scaling group) puts only InService instances into Standby. moto accepts both,
+    so a patch run that takes a group at its minimum down a host passed here and failed on AWS.
+    """
+    from moto.autoscaling import models
+    from moto.autoscaling.exceptions import ValidationError
+
+    enter = models.AutoScalingBackend.enter_standby_instances
+
+    def enter_standby(self: Any, group_name: str, instance_ids: list[str], should_decrement: bool) -> Any:
+        group = self.autoscaling_groups.get(group_name)
+        if group is None:
+            raise ValidationError(f"AutoScalingGroup name not found - {group_name}")
+        states = {s.instance.id: s.lifecycle_state for s in group.instance_states}
+        for iid in instance_ids:
+            if iid not in states:
+                raise ValidationError(f"The instance {iid} is not part of Auto Scaling group {group_name}.")
+            if states[iid] != "InService":
+                raise ValidationError(f"The instance {iid} is not in InService (it is {states[iid]}).")
+        if should_decrement and group.desired_capacity - len(instance_ids) < group.min_size:
+            raise ValidationError(
+                f"AutoScalingGroup {group_name} has min-size={group.min_size}, max-size={group.max_size}, and "
+                f"desired-capacity={group.desired_capacity}. To place into standby {len(instance_ids)} "
+                "instances, please update the AutoScalingGroup sizes appropriately."
+            )
+        return enter(self, group_name, instance_ids, should_decrement)
+
+    setattr(models.AutoScalingBackend, "enter_standby_instances", enter_standby)  # noqa: B010
+
+
 def apply() -> None:
     from gearlift.twin import moto_lifecycle, refresh
 
@@ -156,3 +192,4 @@ def apply() -> None:
     _alb_default_attributes()
     _rds_parameter_groups()
     _backup_vault_not_found()
+    _autoscaling_standby_rules()
