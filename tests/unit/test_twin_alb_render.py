@@ -46,6 +46,7 @@ def alb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, A
         elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": i} for i in ids])
         layout = TwinLayout("gltest", tmp_path, "gltest", "10.89.78.0/24", "10.89.78.1", REGION)
         reconciler = AlbReconciler(layout, clients.__getitem__, print, tmp_path / "cert.pem", Endpoints())  # type: ignore[arg-type]
+        reconciler.sources["shop"] = "10.89.78.254"  # given on the twin network's bridge by a real twin
         yield {
             "render": reconciler.render,
             "lb": lb,
@@ -75,6 +76,12 @@ def test_only_healthy_targets_get_traffic(alb: dict[str, Any], state: str) -> No
 def test_a_group_the_checker_does_not_see_sends_traffic_to_every_target(alb: dict[str, Any]) -> None:
     text = alb["render"](alb["lb"], alb["addresses"], {})
     assert _weights(text) == dict.fromkeys(alb["ids"], 1)
+
+
+def test_traffic_and_checks_leave_from_the_load_balancers_own_address(alb: dict[str, Any]) -> None:
+    """The app hosts' security groups admit the ALB's group: its connections carry its address."""
+    text = alb["render"](alb["lb"], alb["addresses"], {})
+    assert re.search(r"^\s+source 10\.89\.78\.254$", text, re.M), text
 
 
 def test_the_stats_socket_stays_short_in_a_long_clone(tmp_path: Path) -> None:

@@ -40,7 +40,9 @@ def _checker(answers: list[bool]) -> tuple[TargetHealthChecker, FakeTime, list[s
     clock = FakeTime()
     calls: list[str] = []
 
-    def check(address: str, port: int, path: str, timeout: float, codes: frozenset[str]) -> tuple[bool, str]:
+    def check(
+        address: str, port: int, path: str, timeout: float, codes: frozenset[str], source: str
+    ) -> tuple[bool, str]:
         calls.append(f"{address}:{port}{path}")
         return answers.pop(0), "scripted"
 

@@ -42,6 +42,8 @@ class CheckSpec:
     timeout: float
     healthy_threshold: int
     unhealthy_threshold: int
+    # The load balancer's own address the checks come from ("" = any).
+    source: str = ""
 
     @classmethod
     def from_target_group(cls, tg: dict[str, Any], expand: Callable[[str], list[str]]) -> CheckSpec:
@@ -56,9 +58,11 @@ class CheckSpec:
         )
 
 
-def http_check(address: str, port: int, path: str, timeout: float, codes: frozenset[str]) -> tuple[bool, str]:
-    """One HTTP health check (GET, no redirects followed); (passed, what happened)."""
-    conn = http.client.HTTPConnection(address, port, timeout=timeout)
+def http_check(
+    address: str, port: int, path: str, timeout: float, codes: frozenset[str], source: str = ""
+) -> tuple[bool, str]:
+    """One HTTP health check (GET, no redirects followed) from ``source``; (passed, what happened)."""
+    conn = http.client.HTTPConnection(address, port, timeout=timeout, source_address=(source, 0) if source else None)
     try:
         conn.request("GET", path, headers={"User-Agent": "ELB-HealthChecker/2.0", "Connection": "close"})
         status = conn.getresponse().status
@@ -69,7 +73,7 @@ def http_check(address: str, port: int, path: str, timeout: float, codes: frozen
     return str(status) in codes, f"HTTP {status}"
 
 
-Checker = Callable[[str, int, str, float, frozenset[str]], tuple[bool, str]]
+Checker = Callable[[str, int, str, float, frozenset[str], str], tuple[bool, str]]
 
 
 class TargetHealthChecker:
@@ -119,7 +123,7 @@ class TargetHealthChecker:
         address = addresses.get(tid)
         if address is None:
             return False, "no address on the twin network (not running)"
-        return self.check(address, port, spec.path, spec.timeout, spec.codes)
+        return self.check(address, port, spec.path, spec.timeout, spec.codes, spec.source)
 
     def _record(self, arn: str, tid: str, spec: CheckSpec, passed: bool, detail: str, now: float) -> None:
         health = self.health[(arn, tid)]

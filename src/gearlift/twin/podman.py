@@ -97,6 +97,12 @@ def list_containers(label: str = LABEL) -> list[Container]:
     return out
 
 
+def network_interface(name: str) -> str:
+    """The host's bridge interface of a podman network (e.g. podman1)."""
+    data = json.loads(run("network", "inspect", name).stdout)
+    return str(data[0]["network_interface"])
+
+
 def inspect(name: str) -> dict[str, Any]:
     proc = run("inspect", "--type", "container", name)
     data: list[dict[str, Any]] = json.loads(proc.stdout)

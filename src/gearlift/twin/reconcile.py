@@ -24,7 +24,9 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
+import ipaddress
 import json
 import os
 import signal
@@ -151,6 +153,8 @@ class Ec2Reconciler:
         self._warned: set[str] = set()
         self.launched_at: dict[str, float] = {}
         self.generator = cloudinit.write_generator(layout.state_dir / "cloud-init-generator")
+        # Called with the container's name right after it starts (the firewall seals it).
+        self.on_start: Callable[[str], None] | None = None
 
     def _instances(self) -> dict[str, dict[str, Any]]:
         reservations = _paginate(self.clients("ec2"), "describe_instances", "Reservations")
@@ -347,6 +351,8 @@ class Ec2Reconciler:
             "/sbin/init",
         ]
         podman.run(*args)
+        if self.on_start is not None:
+            self.on_start(iid)
         self.launched_at[iid] = time.monotonic()
         self.log(f"ec2: {iid} running as a container from {image}")
 
@@ -485,6 +491,7 @@ class RdsReconciler:
         self.tls_dir = tls_dir
         self.ready: dict[str, dict[str, Any]] = {}
         self._waiting: set[str] = set()
+        self.on_start: Callable[[str], None] | None = None
 
     def container_name(self, db_id: str) -> str:
         return f"{self.layout.prefix}-rds-{db_id}"
@@ -573,6 +580,8 @@ class RdsReconciler:
             self.image,
             "/sbin/init",
         )
+        if self.on_start is not None:
+            self.on_start(name)
         self.log(f"rds: {db_id} running as MariaDB, reachable as {endpoint}:3306 on the twin network")
 
     def _master_login(self, db: dict[str, Any]) -> tuple[list[str], str]:
@@ -644,6 +653,8 @@ defaults
     option forwardfor
     retries 2
     option redispatch
+    # The load balancer's own address on the twin network: the hosts' security groups see it.
+    source {source}
 """
 
 
@@ -666,6 +677,25 @@ class AlbReconciler:
         self.cert_pem = cert_pem
         self.endpoints = endpoints
         self._cfg_hash: dict[str, str] = {}
+        # Each load balancer's source address on the twin network (its ENIs on AWS): the app
+        # hosts' security groups admit it only when they admit the load balancer's group.
+        self.sources: dict[str, str] = {}
+
+    def source_for(self, lb_name: str) -> str:
+        """The load balancer's address: one per balancer, from the top of the twin subnet, on the bridge."""
+        if lb_name in self.sources:
+            return self.sources[lb_name]
+        net = ipaddress.ip_network(self.layout.subnet)
+        taken = set(self.sources.values())
+        address = next(str(ip) for ip in reversed(list(net.hosts())) if str(ip) not in taken)
+        bridge = podman.network_interface(self.layout.network)
+        add = subprocess.run(
+            ["ip", "addr", "add", f"{address}/32", "dev", bridge], capture_output=True, text=True, check=False
+        )
+        if add.returncode != 0 and "File exists" not in add.stderr:
+            raise TwinError(f"alb: cannot give {lb_name} its address {address} on {bridge}: {add.stderr.strip()}")
+        self.sources[lb_name] = address
+        return address
 
     def _files(self, lb_name: str) -> tuple[Path, Path, Path]:
         """Config under the state dir; pid file and stats socket in the short runtime dir."""
@@ -687,7 +717,7 @@ class AlbReconciler:
         name = lb["LoadBalancerName"]
         cfg, _, sock = self._files(name)
         ports = self.endpoints.load_balancers.setdefault(name, {})
-        out = [HAPROXY_HEAD.format(name=name, sock=sock)]
+        out = [HAPROXY_HEAD.format(name=name, sock=sock, source=self.source_for(name))]
         listeners = _paginate(elbv2, "describe_listeners", "Listeners", LoadBalancerArn=lb["LoadBalancerArn"])
         backends: dict[str, dict[str, Any]] = {}
         for listener in sorted(listeners, key=lambda x: x["Port"]):
@@ -812,8 +842,17 @@ class AlbReconciler:
                 for d in elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
                 if d.get("TargetHealth", {}).get("State") != "draining"
             }
-            out[arn] = (CheckSpec.from_target_group(tg, _expand_codes), ports)
+            spec = CheckSpec.from_target_group(tg, _expand_codes)
+            # ELB's health checks come from the load balancer's own addresses.
+            sources = [self.sources[n] for n in self._lb_names(tg.get("LoadBalancerArns", [])) if n in self.sources]
+            out[arn] = (dataclasses.replace(spec, source=sources[0] if sources else ""), ports)
         return out
+
+    def _lb_names(self, arns: list[str]) -> list[str]:
+        if not arns:
+            return []
+        found = self.clients("elbv2").describe_load_balancers(LoadBalancerArns=arns)["LoadBalancers"]
+        return [lb["LoadBalancerName"] for lb in found]
 
     def _show_stat(self, lb_name: str) -> dict[str, str]:
         """Server name -> status (UP, DOWN, ...) from HAProxy's stats socket."""
@@ -861,6 +900,10 @@ class AlbReconciler:
                 os.kill(pid, signal.SIGKILL)
         pidfile.unlink(missing_ok=True)
         self.endpoints.load_balancers.pop(name, None)
+        address = self.sources.pop(name, None)
+        if address is not None and podman.network_exists(self.layout.network):
+            bridge = podman.network_interface(self.layout.network)
+            subprocess.run(["ip", "addr", "del", f"{address}/32", "dev", bridge], capture_output=True, check=False)
         self._cfg_hash.pop(name, None)
         self.log(f"alb: {name} stopped")
 

@@ -23,7 +23,9 @@ from gearlift.twin import images, podman
 from gearlift.twin.awsclients import DUMMY_KEY_ID, DUMMY_SECRET, Clients
 from gearlift.twin.controlplane import MotoControlPlane
 from gearlift.twin.errors import TwinError
+from gearlift.twin.firewall import FirewallReconciler
 from gearlift.twin.healthcheck import TargetHealthChecker
+from gearlift.twin.netpolicy import Plane
 from gearlift.twin.netutil import free_port
 from gearlift.twin.onprem import ONPREM_DB_HOST, OnPremEstate
 from gearlift.twin.reconcile import (
@@ -79,6 +81,7 @@ class Twin:
         self.asg: AsgController | None = None
         self.rds: RdsReconciler | None = None
         self.alb: AlbReconciler | None = None
+        self.firewall: FirewallReconciler | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -208,6 +211,16 @@ class Twin:
         self.alb = AlbReconciler(
             layout, self.clients, self.log, layout.state_dir / "tls-alb" / "alb.pem", self.endpoints
         )
+        self.firewall = FirewallReconciler(
+            self.clients,
+            layout.label,
+            layout.network,
+            Plane(layout.gateway, layout.subnet, port),
+            self.log,
+        )
+        self.firewall.alb_sources = self.alb.sources
+        self.ec2.on_start = self.firewall.seal
+        self.rds.on_start = self.firewall.seal
         self.endpoints.save(layout.endpoints_file)
 
     def _tls_material(self) -> None:
@@ -360,9 +373,10 @@ class Twin:
 
     # -------------------------------------------------------------- reconcile
     def reconcile_once(self) -> None:
-        assert self.ec2 and self.asg and self.rds and self.alb
+        assert self.ec2 and self.asg and self.rds and self.alb and self.firewall
         with self._lock:
             instances = self.ec2.reconcile()
+            self.firewall.reconcile()
             addresses = self.addresses()
             health = self.checker.run(self.alb.checked_targets(), addresses)
             if health:
@@ -372,6 +386,7 @@ class Twin:
             addresses = self.addresses()
             self.endpoints.databases = dict(self.rds.reconcile())
             self.alb.reconcile(addresses, health)
+            self.firewall.reconcile()
             self.endpoints.save(self.layout.endpoints_file)
 
     def addresses(self) -> dict[str, str]:

@@ -1,0 +1,336 @@
+"""What the network lets through, as AWS enforces it: security groups and route tables.
+
+Pure logic, no I/O: from the emulator's descriptions (security groups, subnets,
+route tables, VPC endpoints) and the twin's hosts (EC2 containers, RDS
+stand-ins, each load balancer's source address, the on-prem estate), build one
+iptables ruleset per host, applied in that host's network namespace by
+gearlift.twin.firewall. The rules follow the EC2 and VPC user guides:
+
+- Security groups are stateful (replies to allowed traffic pass both ways),
+  allow-only, default deny for ingress; egress is what the group's outbound
+  rules allow (a new group's default all-traffic outbound rule included).
+  A rule's source or destination is a CIDR or another security group: a
+  group reference means "the network interfaces that carry that group", so
+  it is resolved to the current members' addresses on every reconcile.
+- Traffic to the Amazon-provided DNS server is not filtered by security
+  groups ("Security group rules", EC2 user guide): port 53 to the twin's
+  gateway (the network's resolver) is always allowed.
+- A destination outside the VPC needs a route in the subnet's route table
+  (the explicitly associated one, else the VPC's main table): the internet
+  through an internet or NAT gateway (0.0.0.0/0); the VPC's own CIDR is the
+  implicit `local` route.
+- The AWS APIs: the twin's emulator (one port on the gateway address) stands
+  for the regional public endpoints on 443. A host reaches it when its
+  security groups allow TCP 443 out to 0.0.0.0/0 and its subnet routes to the
+  internet, or when the VPC has an interface endpoint (which the twin does not
+  distinguish by service).
+
+Approximations, each in docs/twin-fidelity.md: the controller (the gateway
+address: Session Manager port forwarding, the operator) reaches every host;
+traffic between the VPC and the on-prem estate is open both ways (the
+Site-to-Site VPN path is not modelled yet); prefix lists and NACLs are not
+evaluated; a load balancer's own egress is not filtered.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+Net = ipaddress.IPv4Network
+
+
+def _net(text: str, strict: bool = False) -> Net:
+    return ipaddress.IPv4Network(text, strict=strict)
+
+
+ANYWHERE = _net("0.0.0.0/0")
+# Kinds of host the twin runs. "onprem" hosts are outside every VPC.
+KINDS = ("ec2", "rds", "alb", "onprem")
+
+
+@dataclass(frozen=True)
+class Node:
+    """One host (or traffic source) on the twin network.
+
+    ``addresses`` are what the node is in AWS's terms, for matching CIDR rules
+    and routes: an instance's private IP, the subnets an RDS instance or a load
+    balancer has interfaces in; ``twin_ip`` is where its packets come from here.
+    """
+
+    key: str
+    kind: str
+    twin_ip: str
+    vpc_id: str = ""
+    subnet_ids: tuple[str, ...] = ()
+    addresses: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+
+    def networks(self) -> list[Net]:
+        return [_net(a) for a in self.addresses]
+
+
+@dataclass
+class Topology:
+    """The emulator's view of the network, as the EC2 API describes it."""
+
+    security_groups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    subnets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    route_tables: list[dict[str, Any]] = field(default_factory=list)
+    vpcs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    interface_endpoint_vpcs: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Plane:
+    """Where the twin's own services are: the gateway (controller, DNS) and the AWS API port."""
+
+    gateway: str
+    twin_subnet: str
+    api_port: int
+
+
+@dataclass(frozen=True)
+class Match:
+    """One allowed flow: protocol and port range as iptables arguments."""
+
+    proto: str  # "all", "tcp", "udp", "icmp"
+    ports: str = ""  # "80", "1024:65535", "" for any
+
+    def args(self) -> str:
+        if self.proto == "all":
+            return ""
+        out = f"-p {self.proto}"
+        if self.ports and self.proto in ("tcp", "udp"):
+            out += f" --dport {self.ports}"
+        return out
+
+    def covers(self, proto: str, port: int) -> bool:
+        if self.proto not in ("all", proto):
+            return False
+        if not self.ports or self.proto == "all":
+            return True
+        lo, _, hi = self.ports.partition(":")
+        return int(lo) <= port <= int(hi or lo)
+
+
+PROTOCOLS = {"-1": "all", "tcp": "tcp", "6": "tcp", "udp": "udp", "17": "udp", "icmp": "icmp", "1": "icmp"}
+
+
+def permission_match(perm: dict[str, Any]) -> Match | None:
+    """An IpPermission's protocol and ports; None for what the twin cannot express (e.g. ICMPv6)."""
+    proto = PROTOCOLS.get(str(perm.get("IpProtocol", "-1")).lower())
+    if proto is None:
+        return None
+    if proto in ("all", "icmp"):
+        return Match(proto)
+    lo, hi = perm.get("FromPort"), perm.get("ToPort")
+    if lo is None or hi is None or (int(lo) <= 0 and int(hi) >= 65535) or int(lo) == -1:
+        return Match(proto)
+    return Match(proto, str(lo) if lo == hi else f"{lo}:{hi}")
+
+
+def _cidrs(perm: dict[str, Any]) -> list[Net]:
+    return [_net(r["CidrIp"]) for r in perm.get("IpRanges", []) if r.get("CidrIp")]
+
+
+def _group_refs(perm: dict[str, Any]) -> list[str]:
+    return [p["GroupId"] for p in perm.get("UserIdGroupPairs", []) if p.get("GroupId")]
+
+
+def _overlaps(node: Node, cidr: Net) -> bool:
+    return any(net.overlaps(cidr) for net in node.networks())
+
+
+class Policy:
+    """Security-group and route evaluation over one snapshot of the twin."""
+
+    def __init__(self, nodes: Iterable[Node], topology: Topology, plane: Plane) -> None:
+        self.nodes = list(nodes)
+        self.topology = topology
+        self.plane = plane
+        self.members: dict[str, list[Node]] = {}
+        for node in self.nodes:
+            for group in node.groups:
+                self.members.setdefault(group, []).append(node)
+
+    # ---------------------------------------------------------------- routes
+    def route_table(self, node: Node) -> dict[str, Any] | None:
+        """The subnet's explicitly associated route table, else its VPC's main table."""
+        tables = self.topology.route_tables
+        for subnet in node.subnet_ids:
+            for table in tables:
+                if any(a.get("SubnetId") == subnet for a in table.get("Associations", [])):
+                    return table
+        for table in tables:
+            if table.get("VpcId") == node.vpc_id and any(a.get("Main") for a in table.get("Associations", [])):
+                return table
+        return None
+
+    def route_target(self, node: Node, destination: Net) -> str | None:
+        """The longest-prefix route covering ``destination``: 'local', 'igw-...', 'nat-...', or None."""
+        vpc = self.topology.vpcs.get(node.vpc_id, {})
+        best: tuple[int, str] | None = None
+        for block in [vpc.get("CidrBlock"), *(a.get("CidrBlock") for a in vpc.get("CidrBlockAssociationSet", []))]:
+            if block and destination.subnet_of(_net(block)):
+                best = (_net(block).prefixlen, "local")
+        table = self.route_table(node)
+        for route in (table or {}).get("Routes", []):
+            cidr = route.get("DestinationCidrBlock")
+            if not cidr or route.get("State", "active") != "active":
+                continue
+            net = _net(cidr)
+            if not destination.subnet_of(net):
+                continue
+            target = (
+                route.get("NatGatewayId")
+                or route.get("TransitGatewayId")
+                or route.get("VpcPeeringConnectionId")
+                or route.get("GatewayId")
+                or route.get("NetworkInterfaceId")
+                or ""
+            )
+            if best is None or net.prefixlen > best[0]:
+                best = (net.prefixlen, target)
+        return best[1] if best else None
+
+    def internet_route(self, node: Node) -> bool:
+        target = self.route_target(node, _net("8.8.8.8/32"))
+        return bool(target) and str(target).startswith(("igw-", "nat-"))
+
+    # --------------------------------------------------------------- matching
+    def peers_for(self, node: Node, perm: dict[str, Any]) -> tuple[list[Node], list[Net]]:
+        """Twin hosts a rule names (by group or CIDR), and the CIDRs that reach outside the twin."""
+        peers: dict[str, Node] = {}
+        for group in _group_refs(perm):
+            for member in self.members.get(group, []):
+                if member.key != node.key:
+                    peers[member.key] = member
+        outside: list[Net] = []
+        for cidr in _cidrs(perm):
+            for other in self.nodes:
+                if other.key != node.key and _overlaps(other, cidr):
+                    peers[other.key] = other
+            if cidr == ANYWHERE or not any(cidr.subnet_of(_net(p)) for p in _private_ranges()):
+                outside.append(cidr)
+        return sorted(peers.values(), key=lambda n: n.key), outside
+
+    def _permissions(self, node: Node, direction: str) -> Iterator[tuple[Match, dict[str, Any]]]:
+        key = "IpPermissions" if direction == "in" else "IpPermissionsEgress"
+        for group in node.groups:
+            for perm in self.topology.security_groups.get(group, {}).get(key, []):
+                match = permission_match(perm)
+                if match is not None:
+                    yield match, perm
+
+    def reachable(self, source: Node, destination: Node) -> bool:
+        """Is there a route from ``source`` to ``destination`` (either may be outside a VPC)?"""
+        if source.kind == "onprem" or destination.kind == "onprem":
+            return True  # the VPN path is not modelled yet: open (docs/twin-fidelity.md)
+        if source.vpc_id and source.vpc_id == destination.vpc_id:
+            return True  # the implicit local route
+        return any(
+            (target := self.route_target(source, net)) is not None and target != "local"
+            for net in destination.networks()
+        )
+
+    def api_allowed(self, node: Node) -> bool:
+        """The AWS APIs: TCP 443 out to the internet plus a route there, or an interface endpoint."""
+        if node.kind not in ("ec2", "rds"):
+            return False
+        egress_443 = any(
+            match.covers("tcp", 443) and ANYWHERE in _cidrs(perm) for match, perm in self._permissions(node, "out")
+        )
+        if not egress_443:
+            return False
+        return self.internet_route(node) or node.vpc_id in self.topology.interface_endpoint_vpcs
+
+    # ------------------------------------------------------------------ rules
+    def ruleset(self, node: Node) -> str:
+        """iptables-restore input for ``node``'s network namespace (filter table, IPv4)."""
+        plane = self.plane
+        lines = [
+            "*filter",
+            ":INPUT DROP [0:0]",
+            ":FORWARD DROP [0:0]",
+            ":OUTPUT DROP [0:0]",
+            ":GL_IN - [0:0]",
+            ":GL_OUT - [0:0]",
+            ":GL_INTERNET - [0:0]",
+            "-A INPUT -i lo -j ACCEPT",
+            "-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
+            f"-A INPUT -s {plane.gateway}/32 -j ACCEPT",
+            "-A INPUT -j GL_IN",
+            "-A OUTPUT -o lo -j ACCEPT",
+            "-A OUTPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
+            f"-A OUTPUT -d {plane.gateway}/32 -p udp --dport 53 -j ACCEPT",
+            f"-A OUTPUT -d {plane.gateway}/32 -p tcp --dport 53 -j ACCEPT",
+        ]
+        if self.api_allowed(node):
+            lines.append(f"-A OUTPUT -d {plane.gateway}/32 -p tcp --dport {plane.api_port} -j ACCEPT")
+        lines += [
+            f"-A OUTPUT -d {plane.twin_subnet} -j GL_OUT",
+            f"-A OUTPUT ! -d {plane.twin_subnet} -j GL_INTERNET",
+        ]
+        lines += self._ingress(node)
+        lines += self._egress(node)
+        lines.append("COMMIT")
+        return "\n".join(_unique(lines)) + "\n"
+
+    def _ingress(self, node: Node) -> list[str]:
+        if node.kind == "onprem":
+            return ["-A GL_IN -j ACCEPT"]  # the customer's own network: not AWS's to filter
+        out = []
+        for onprem in (n for n in self.nodes if n.kind == "onprem"):
+            out.append(f"-A GL_IN -s {onprem.twin_ip}/32 -j ACCEPT")
+        for match, perm in self._permissions(node, "in"):
+            peers, outside = self.peers_for(node, perm)
+            if ANYWHERE in outside:
+                out.append(f"-A GL_IN {match.args()} -j ACCEPT".replace("  ", " "))
+                continue
+            for peer in peers:
+                if self.reachable(peer, node):
+                    out.append(f"-A GL_IN -s {peer.twin_ip}/32 {match.args()} -j ACCEPT".replace("  ", " "))
+        return out
+
+    def _egress(self, node: Node) -> list[str]:
+        if node.kind == "onprem":
+            return ["-A GL_OUT -j ACCEPT", "-A GL_INTERNET -j ACCEPT"]
+        out = []
+        for onprem in (n for n in self.nodes if n.kind == "onprem"):
+            out.append(f"-A GL_OUT -d {onprem.twin_ip}/32 -j ACCEPT")
+        internet = self.internet_route(node)
+        for match, perm in self._permissions(node, "out"):
+            peers, outside = self.peers_for(node, perm)
+            for peer in peers:
+                # A load balancer's listeners are on the controller's loopback: nothing to reach here.
+                if peer.kind != "alb" and self.reachable(node, peer):
+                    out.append(f"-A GL_OUT -d {peer.twin_ip}/32 {match.args()} -j ACCEPT".replace("  ", " "))
+            if internet:
+                for cidr in outside:
+                    out.append(f"-A GL_INTERNET -d {cidr} {match.args()} -j ACCEPT".replace("  ", " "))
+        return out
+
+
+def ruleset6() -> str:
+    """IPv6: the twin's networks are IPv4 only; nothing but loopback."""
+    return (
+        "*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT DROP [0:0]\n"
+        "-A INPUT -i lo -j ACCEPT\n-A OUTPUT -o lo -j ACCEPT\nCOMMIT\n"
+    )
+
+
+def _private_ranges() -> tuple[str, ...]:
+    return ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
+
+
+def _unique(lines: list[str]) -> list[str]:
+    seen: set[str] = set()
+    out = []
+    for line in lines:
+        if line not in seen:
+            seen.add(line)
+            out.append(line)
+    return out

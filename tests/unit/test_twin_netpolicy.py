@@ -1,0 +1,251 @@
+"""The twin's network policy: security groups and routes as AWS enforces them (pure logic).
+
+The rulesets are read back by a small evaluator of the iptables rules they contain
+(chains, -s/-d/-p/--dport matches, ACCEPT/jumps, policies), so the assertions are
+about what passes, not about the text. The same rulesets are loaded into real
+network namespaces by the slow lane (tests/integration/test_twin_network.py).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import shlex
+from typing import Any
+
+import pytest
+
+from gearlift.twin.netpolicy import Match, Node, Plane, Policy, Topology, permission_match
+
+PLANE = Plane(gateway="10.89.90.1", twin_subnet="10.89.90.0/24", api_port=45123)
+VPC = "vpc-1"
+
+
+def _sg(gid: str, ingress: list[dict[str, Any]], egress: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    everything = [{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
+    return {
+        "GroupId": gid,
+        "GroupName": gid,
+        "VpcId": VPC,
+        "IpPermissions": ingress,
+        "IpPermissionsEgress": everything if egress is None else egress,
+    }
+
+
+def _tcp(port: int, *, group: str = "", cidr: str = "") -> dict[str, Any]:
+    return {
+        "IpProtocol": "tcp",
+        "FromPort": port,
+        "ToPort": port,
+        "UserIdGroupPairs": [{"GroupId": group}] if group else [],
+        "IpRanges": [{"CidrIp": cidr}] if cidr else [],
+    }
+
+
+def _table(rid: str, subnets: list[str], routes: list[dict[str, Any]], main: bool = False) -> dict[str, Any]:
+    assoc = [{"SubnetId": s} for s in subnets] + ([{"Main": True}] if main else [])
+    local = {"DestinationCidrBlock": "10.40.0.0/16", "GatewayId": "local", "State": "active"}
+    return {"RouteTableId": rid, "VpcId": VPC, "Associations": assoc, "Routes": [local, *routes]}
+
+
+def topology(db_egress: list[dict[str, Any]] | None = None) -> Topology:
+    """The shape site.yml builds: public (IGW), app (NAT) and isolated DB subnets; ALB -> app -> DB."""
+    return Topology(
+        security_groups={
+            "sg-alb": _sg("sg-alb", [_tcp(443, cidr="0.0.0.0/0"), _tcp(80, cidr="0.0.0.0/0")]),
+            "sg-app": _sg("sg-app", [_tcp(80, group="sg-alb")]),
+            "sg-db": _sg("sg-db", [_tcp(3306, group="sg-app")], db_egress if db_egress is not None else []),
+        },
+        subnets={
+            "subnet-pub": {"SubnetId": "subnet-pub", "VpcId": VPC, "CidrBlock": "10.40.0.0/24"},
+            "subnet-app-a": {"SubnetId": "subnet-app-a", "VpcId": VPC, "CidrBlock": "10.40.10.0/24"},
+            "subnet-app-b": {"SubnetId": "subnet-app-b", "VpcId": VPC, "CidrBlock": "10.40.11.0/24"},
+            "subnet-db": {"SubnetId": "subnet-db", "VpcId": VPC, "CidrBlock": "10.40.20.0/24"},
+        },
+        route_tables=[
+            _table("rtb-main", [], [], main=True),
+            _table("rtb-pub", ["subnet-pub"], [{"DestinationCidrBlock": "0.0.0.0/0", "GatewayId": "igw-1"}]),
+            _table(
+                "rtb-app",
+                ["subnet-app-a", "subnet-app-b"],
+                [{"DestinationCidrBlock": "0.0.0.0/0", "NatGatewayId": "nat-1"}],
+            ),
+            _table("rtb-db", ["subnet-db"], []),
+        ],
+        vpcs={VPC: {"VpcId": VPC, "CidrBlock": "10.40.0.0/16"}},
+    )
+
+
+ALB = Node("alb:shop", "alb", "10.89.90.254", VPC, ("subnet-pub",), ("10.40.0.0/24",), ("sg-alb",))
+APP1 = Node("i-app1", "ec2", "10.89.90.10", VPC, ("subnet-app-a",), ("10.40.10.5/32",), ("sg-app",))
+APP2 = Node("i-app2", "ec2", "10.89.90.11", VPC, ("subnet-app-b",), ("10.40.11.5/32",), ("sg-app",))
+DB = Node("rds:shop", "rds", "10.89.90.20", VPC, ("subnet-db",), ("10.40.20.0/24",), ("sg-db",))
+ONPREM = Node("onprem:db", "onprem", "10.89.90.30")
+NODES = [ALB, APP1, APP2, DB, ONPREM]
+
+
+class Rules:
+    """Evaluates an iptables-restore filter table for one new connection."""
+
+    def __init__(self, text: str) -> None:
+        self.policy: dict[str, str] = {}
+        self.chains: dict[str, list[dict[str, str]]] = {}
+        for line in text.splitlines():
+            if line.startswith(":"):
+                name, policy = line[1:].split()[:2]
+                self.policy[name] = policy
+                self.chains.setdefault(name, [])
+            elif line.startswith("-A "):
+                words = shlex.split(line)
+                rule: dict[str, str] = {"chain": words[1]}
+                i = 2
+                while i < len(words):
+                    if words[i] == "!":
+                        rule["not" + words[i + 1]] = words[i + 2]
+                        i += 3
+                    elif words[i] in ("-m", "--ctstate"):
+                        rule[words[i]] = words[i + 1]
+                        i += 2
+                    else:
+                        rule[words[i]] = words[i + 1]
+                        i += 2
+                self.chains[rule["chain"]].append(rule)
+
+    def verdict(self, chain: str, *, src: str, dst: str, proto: str, port: int, iface: str = "eth0") -> str:
+        for rule in self.chains[chain]:
+            if "--ctstate" in rule:
+                continue  # new connections only
+            if rule.get("-i", iface) != iface or rule.get("-o", iface) != iface:
+                continue
+            if "-s" in rule and ipaddress.ip_address(src) not in ipaddress.ip_network(rule["-s"]):
+                continue
+            if "-d" in rule and ipaddress.ip_address(dst) not in ipaddress.ip_network(rule["-d"]):
+                continue
+            if "not-d" in rule and ipaddress.ip_address(dst) in ipaddress.ip_network(rule["not-d"]):
+                continue
+            if "-p" in rule and rule["-p"] != proto:
+                continue
+            if "--dport" in rule:
+                lo, _, hi = rule["--dport"].partition(":")
+                if not int(lo) <= port <= int(hi or lo):
+                    continue
+            target = rule["-j"]
+            if target in ("ACCEPT", "DROP", "REJECT"):
+                return target
+            inner = self.verdict(target, src=src, dst=dst, proto=proto, port=port, iface=iface)
+            if inner != "RETURN":
+                return inner
+        return self.policy.get(chain, "-") if chain in ("INPUT", "OUTPUT", "FORWARD") else "RETURN"
+
+
+def _rules(policy: Policy, node: Node) -> Rules:
+    return Rules(policy.ruleset(node))
+
+
+def connects(policy: Policy, src: Node, dst: Node, port: int, proto: str = "tcp") -> bool:
+    """Both ends must agree: the source's egress and the destination's ingress."""
+    out = _rules(policy, src).verdict("OUTPUT", src=src.twin_ip, dst=dst.twin_ip, proto=proto, port=port)
+    inn = _rules(policy, dst).verdict("INPUT", src=src.twin_ip, dst=dst.twin_ip, proto=proto, port=port)
+    return out == "ACCEPT" and inn == "ACCEPT"
+
+
+@pytest.fixture
+def policy() -> Policy:
+    return Policy(NODES, topology(), PLANE)
+
+
+def test_the_alb_reaches_the_app_hosts_and_the_app_reaches_the_db(policy: Policy) -> None:
+    # The ALB's own egress is not filtered (it is HAProxy on the controller): the app's ingress decides.
+    for app in (APP1, APP2):
+        assert _rules(policy, app).verdict("INPUT", src=ALB.twin_ip, dst=app.twin_ip, proto="tcp", port=80) == "ACCEPT"
+        assert connects(policy, app, DB, 3306)
+
+
+def test_an_app_host_cannot_reach_another_app_hosts_app_port(policy: Policy) -> None:
+    assert not connects(policy, APP1, APP2, 80)
+    assert not connects(policy, APP2, APP1, 80)
+    assert not connects(policy, APP1, APP2, 22), "no SSH between hosts"
+
+
+def test_the_db_cannot_open_connections_to_the_app_hosts(policy: Policy) -> None:
+    assert not connects(policy, DB, APP1, 80)
+    assert not connects(policy, DB, APP1, 8080)
+
+
+def test_only_the_app_tier_reaches_the_db(policy: Policy) -> None:
+    assert _rules(policy, DB).verdict("INPUT", src=ALB.twin_ip, dst=DB.twin_ip, proto="tcp", port=3306) == "DROP"
+    assert not connects(policy, APP1, DB, 22)
+
+
+def test_a_rule_change_takes_effect_on_the_next_ruleset() -> None:
+    open_app = topology()
+    open_app.security_groups["sg-app"]["IpPermissions"].append(_tcp(80, group="sg-app"))
+    policy = Policy(NODES, open_app, PLANE)
+    assert connects(policy, APP1, APP2, 80), "a self-referencing rule admits the group's members"
+
+
+def test_internet_egress_needs_a_route_and_a_rule(policy: Policy) -> None:
+    mirror = "151.101.2.132"  # a public address: only evaluated, nothing is sent
+    app_out = _rules(policy, APP1).verdict("OUTPUT", src=APP1.twin_ip, dst=mirror, proto="tcp", port=443)
+    assert app_out == "ACCEPT", "app subnets route 0.0.0.0/0 through the NAT gateway"
+    db_out = _rules(policy, DB).verdict("OUTPUT", src=DB.twin_ip, dst=mirror, proto="tcp", port=443)
+    assert db_out == "DROP", "the DB tier has neither egress rules nor a route out"
+    # Egress allowed but no route (isolated subnet): still no way out.
+    open_db = Policy(NODES, topology(db_egress=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]), PLANE)
+    assert _rules(open_db, DB).verdict("OUTPUT", src=DB.twin_ip, dst=mirror, proto="tcp", port=443) == "DROP"
+
+
+def test_the_aws_apis_need_443_out_and_a_route_or_an_interface_endpoint() -> None:
+    def api(policy: Policy, node: Node) -> str:
+        return _rules(policy, node).verdict("OUTPUT", src=node.twin_ip, dst=PLANE.gateway, proto="tcp", port=45123)
+
+    policy = Policy(NODES, topology(), PLANE)
+    assert api(policy, APP1) == "ACCEPT"
+    assert api(policy, DB) == "DROP"
+    narrowed = topology()
+    narrowed.security_groups["sg-app"]["IpPermissionsEgress"] = [_tcp(3306, group="sg-db")]
+    assert api(Policy(NODES, narrowed, PLANE), APP1) == "DROP", "no 443 out: no AWS API"
+    # Without a NAT route, an interface endpoint in the VPC carries the calls.
+    no_nat = topology()
+    no_nat.route_tables[2]["Routes"] = no_nat.route_tables[2]["Routes"][:1]
+    assert api(Policy(NODES, no_nat, PLANE), APP1) == "DROP"
+    no_nat.interface_endpoint_vpcs = frozenset({VPC})
+    assert api(Policy(NODES, no_nat, PLANE), APP1) == "ACCEPT"
+
+
+def test_dns_always_and_nothing_else_of_the_controller(policy: Policy) -> None:
+    rules = _rules(policy, DB)
+    assert rules.verdict("OUTPUT", src=DB.twin_ip, dst=PLANE.gateway, proto="udp", port=53) == "ACCEPT"
+    assert rules.verdict("OUTPUT", src=DB.twin_ip, dst=PLANE.gateway, proto="tcp", port=22) == "DROP"
+    # The controller (Session Manager port forwarding, the operator) reaches every host.
+    assert rules.verdict("INPUT", src=PLANE.gateway, dst=DB.twin_ip, proto="tcp", port=3306) == "ACCEPT"
+
+
+def test_a_host_without_groups_has_no_ingress() -> None:
+    bare = Node("i-bare", "ec2", "10.89.90.40", VPC, ("subnet-app-a",), ("10.40.10.9/32",), ())
+    policy = Policy([*NODES, bare], topology(), PLANE)
+    assert not connects(policy, APP1, bare, 80)
+    assert _rules(policy, bare).verdict("OUTPUT", src=bare.twin_ip, dst=DB.twin_ip, proto="tcp", port=3306) == "DROP"
+
+
+def test_cidr_rules_match_the_hosts_aws_addresses_not_the_twins() -> None:
+    by_cidr = topology()
+    by_cidr.security_groups["sg-db"]["IpPermissions"] = [_tcp(3306, cidr="10.40.10.0/24")]  # app subnet a only
+    policy = Policy(NODES, by_cidr, PLANE)
+    assert connects(policy, APP1, DB, 3306)
+    assert not connects(policy, APP2, DB, 3306)
+
+
+@pytest.mark.parametrize(
+    ("perm", "expected"),
+    [
+        ({"IpProtocol": "-1"}, Match("all")),
+        ({"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443}, Match("tcp", "443")),
+        ({"IpProtocol": "tcp", "FromPort": 1024, "ToPort": 65535}, Match("tcp", "1024:65535")),
+        ({"IpProtocol": "6", "FromPort": 0, "ToPort": 65535}, Match("tcp")),
+        ({"IpProtocol": "udp", "FromPort": 53, "ToPort": 53}, Match("udp", "53")),
+        ({"IpProtocol": "icmp", "FromPort": 8, "ToPort": -1}, Match("icmp")),
+        ({"IpProtocol": "58"}, None),
+    ],
+)
+def test_permissions_translate_to_matches(perm: dict[str, Any], expected: Match | None) -> None:
+    assert permission_match(perm) == expected
