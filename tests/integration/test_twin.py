@@ -106,7 +106,8 @@ def test_instance_becomes_reachable_systemd_container(twin: Twin) -> None:
         iid,
         "python3",
         "-c",
-        f"import urllib.request;print(urllib.request.urlopen('{twin.endpoints.moto_internal}/moto-api/').status)",
+        "import urllib.request;"
+        f"print(urllib.request.urlopen('{twin.endpoints.moto_internal}/moto-api/', timeout=20).status)",
         check=False,
     )
     assert reach.stdout.strip() == "200", reach.stderr

@@ -277,6 +277,33 @@ def test_enter_standby_refuses_to_take_the_group_below_its_minimum(aws: Clients)
     assert error_code(again.value) == "ValidationError" and "InService" in str(again.value)
 
 
+def test_default_vpc_routes_to_the_internet_and_default_groups_admit_their_members(aws: Clients) -> None:
+    """AWS's default VPC has an internet gateway route; a default security group admits itself."""
+    ec2 = aws("ec2")
+    default = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    main = ec2.describe_route_tables(
+        Filters=[{"Name": "vpc-id", "Values": [default]}, {"Name": "association.main", "Values": ["true"]}]
+    )["RouteTables"][0]
+    routes = {r["DestinationCidrBlock"]: r.get("GatewayId", "") for r in main["Routes"]}
+    assert routes["0.0.0.0/0"].startswith("igw-")
+    gateways = ec2.describe_internet_gateways(Filters=[{"Name": "attachment.vpc-id", "Values": [default]}])
+    assert [g["InternetGatewayId"] for g in gateways["InternetGateways"]] == [routes["0.0.0.0/0"]]
+    vpc = ec2.create_vpc(CidrBlock="10.40.0.0/16")["Vpc"]["VpcId"]
+    group = ec2.describe_security_groups(
+        Filters=[{"Name": "vpc-id", "Values": [vpc]}, {"Name": "group-name", "Values": ["default"]}]
+    )["SecurityGroups"][0]
+    assert group["IpPermissions"] == [
+        {
+            "IpProtocol": "-1",
+            "UserIdGroupPairs": [{"UserId": group["OwnerId"], "GroupId": group["GroupId"]}],
+            "IpRanges": [],
+            "Ipv6Ranges": [],
+            "PrefixListIds": [],
+        }
+    ]
+    assert [r["IpRanges"] for r in group["IpPermissionsEgress"]] == [[{"CidrIp": "0.0.0.0/0"}]]
+
+
 # ----------------------------------------------------------- instance refresh
 
 

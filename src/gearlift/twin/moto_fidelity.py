@@ -182,6 +182,43 @@ def _autoscaling_standby_rules() -> None:
     setattr(models.AutoScalingBackend, "enter_standby_instances", enter_standby)  # noqa: B010
 
 
+def _ec2_default_vpc_and_groups() -> None:
+    """EC2: the default VPC routes to the internet, default security groups admit their members.
+
+    Amazon VPC user guide, "Default VPCs": a default VPC has an internet gateway and its main
+    route table sends 0.0.0.0/0 to it. "Default security groups for your VPCs": inbound all
+    traffic from the group itself, outbound all. moto creates the default VPC without the
+    gateway or the route and default groups without the inbound rule; with the twin enforcing
+    security groups and routes, hosts in the default VPC could reach neither each other nor
+    the AWS APIs, as they can on AWS.
+    """
+    from moto.ec2.models import vpcs
+
+    create_default_vpc = vpcs.VPCBackend.create_default_vpc
+    create_vpc = vpcs.VPCBackend.create_vpc
+
+    def default_vpc_as_aws(self: Any) -> Any:
+        vpc = create_default_vpc(self)
+        igw = self.create_internet_gateway()
+        self.attach_internet_gateway(igw.id, vpc.id)
+        main = self.describe_route_tables(filters={"vpc-id": [vpc.id], "association.main": ["true"]})
+        for table in main:
+            self.create_route(table.id, "0.0.0.0/0", gateway_id=igw.id)
+        return vpc
+
+    def vpc_with_default_group_as_aws(self: Any, *args: Any, **kwargs: Any) -> Any:
+        vpc = create_vpc(self, *args, **kwargs)
+        group = self.get_security_group_from_name("default", vpc_id=vpc.id)
+        if group is not None and not group.ingress_rules:
+            self.authorize_security_group_ingress(
+                group.id, "-1", None, None, [], source_groups=[{"GroupId": group.id}], vpc_id=vpc.id
+            )
+        return vpc
+
+    setattr(vpcs.VPCBackend, "create_default_vpc", default_vpc_as_aws)  # noqa: B010
+    setattr(vpcs.VPCBackend, "create_vpc", vpc_with_default_group_as_aws)  # noqa: B010
+
+
 def apply() -> None:
     from gearlift.twin import moto_lifecycle, refresh
 
@@ -193,3 +230,4 @@ def apply() -> None:
     _rds_parameter_groups()
     _backup_vault_not_found()
     _autoscaling_standby_rules()
+    _ec2_default_vpc_and_groups()
