@@ -45,7 +45,7 @@ def twin_processes(state_dir: Path) -> list[str]:
     found = []
     for line in ps.splitlines():
         pid, _, args = line.strip().partition(" ")
-        if "gearlift.twin.moto_proc" in args:
+        if "gearlift.twin.emulator.server" in args:
             if f"{STATE_DIR_ENV}={marker}\n" in _environ(pid) + "\n":
                 found.append(line.strip())
         elif "haproxy" in args and marker in args:

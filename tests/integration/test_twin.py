@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from gearlift.twin import images, podman
+from gearlift.twin.dataplane.ec2 import LOCAL_IMAGE_TAG
 from gearlift.twin.netutil import http_get
-from gearlift.twin.reconcile import LOCAL_IMAGE_TAG
 from gearlift.twin.twin import Twin
 
 from .conftest import REPO, ansible_env, http_target_group_behind_alb

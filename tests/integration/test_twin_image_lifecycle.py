@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from gearlift.twin import images, podman
+from gearlift.twin.dataplane.ec2 import AMI_IMAGE_REPO, LOCAL_IMAGE_TAG
 from gearlift.twin.loadloop import LoadLoop
-from gearlift.twin.reconcile import AMI_IMAGE_REPO, LOCAL_IMAGE_TAG
 from gearlift.twin.twin import Twin
 
 from .conftest import TEST_PREFIX, http_target_group_behind_alb

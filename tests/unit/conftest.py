@@ -21,6 +21,6 @@ if _COLLECTIONS not in sys.path:
 @pytest.fixture(autouse=True)
 def _twin_runtime_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Unit tests keep the twin's sockets and pid files under pytest's temp dir, not /run."""
-    from gearlift.twin import reconcile
+    from gearlift.twin import layout
 
-    monkeypatch.setattr(reconcile, "RUNTIME_ROOT", tmp_path_factory.getbasetemp() / "run")
+    monkeypatch.setattr(layout, "RUNTIME_ROOT", tmp_path_factory.getbasetemp() / "run")

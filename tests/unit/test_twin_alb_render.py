@@ -16,9 +16,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from gearlift.twin import reconcile
+from gearlift.twin import layout as twin_layout
+from gearlift.twin.dataplane.elbv2 import AlbReconciler, check_config
 from gearlift.twin.errors import TwinError
-from gearlift.twin.reconcile import AlbReconciler, Endpoints, TwinLayout, check_config
+from gearlift.twin.layout import Endpoints, TwinLayout
 
 REGION = "us-east-1"
 
@@ -91,7 +92,7 @@ def test_the_stats_socket_stays_short_in_a_long_clone(tmp_path: Path) -> None:
     reconciler = AlbReconciler(layout, lambda _: None, print, deep / "cert.pem", Endpoints())  # type: ignore[arg-type]
     cfg, pidfile, sock = reconciler._files("shop-rehearsal-alb-with-32-chars")
     # Whatever the state dir and the load balancer's name: the default root plus a short tail.
-    assert len(str(sock)) - len(str(reconcile.RUNTIME_ROOT)) <= 32, sock
+    assert len(str(sock)) - len(str(twin_layout.RUNTIME_ROOT)) <= 32, sock
     assert len("/run/gearlift") + 32 <= 97
     assert cfg.parent == deep  # the config stays with the twin's state
     assert sock.parent == pidfile.parent == layout.runtime_dir

@@ -227,11 +227,11 @@ class _FakeAutoScaling:
 
 
 def test_the_asg_loop_leaves_instances_launched_after_its_ec2_listing_alone() -> None:
-    from gearlift.twin.reconcile import AsgController
+    from gearlift.twin.dataplane.autoscaling import AsgController
 
     asg = _FakeAutoScaling(["i-old", "i-gone", "i-new"])
     controller = AsgController(lambda service: asg, lambda _: None)  # type: ignore[arg-type] - a stub client
     listing = {"i-old": {"State": {"Name": "running"}}, "i-gone": {"State": {"Name": "terminated"}}}
-    controller.reconcile(listing, unhealthy_targets=set(), launched_at={})
+    controller.replace_and_register(listing, unhealthy_targets=set(), launched_at={})
     # i-new is in the group but not in the EC2 listing of this round: not judged, not replaced.
     assert asg.terminated == ["i-gone"]

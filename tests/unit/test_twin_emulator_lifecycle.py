@@ -1,6 +1,6 @@
 """The twin's emulator answers the image lifecycle's APIs as AWS does.
 
-One real emulator process (gearlift.twin.moto_proc, as the twin starts it) for
+One real emulator process (gearlift.twin.emulator.server, as the twin starts it) for
 the module, reset between tests; no containers. The test plays the data plane
 where one is needed: it reports target health through the emulator's private
 channel (as gearlift.twin.healthcheck does) and marks committed images
@@ -10,10 +10,8 @@ available (as the EC2 reconciler does after `podman commit`).
 from __future__ import annotations
 
 import base64
-import json
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,9 +19,10 @@ from typing import Any
 import botocore.exceptions
 import pytest
 
+from gearlift.twin import channel
 from gearlift.twin.awsclients import Clients
 from gearlift.twin.controlplane import MotoControlPlane
-from gearlift.twin.moto_lifecycle import CANONICAL_OWNER
+from gearlift.twin.emulator.lifecycle import CANONICAL_OWNER
 from gearlift.twin.netutil import free_port
 
 REGION = "us-east-1"
@@ -46,10 +45,7 @@ def aws(emulator: MotoControlPlane) -> Clients:
 
 
 def report(emulator: MotoControlPlane, what: str, body: dict[str, Any]) -> dict[str, Any]:
-    request = urllib.request.Request(f"{emulator.url}/_gearlift/{what}", data=json.dumps(body).encode(), method="POST")
-    with urllib.request.urlopen(request, timeout=10) as resp:
-        answer: dict[str, Any] = json.loads(resp.read())
-    return answer
+    return channel.send(emulator.url, what, body)
 
 
 def error_code(exc: botocore.exceptions.ClientError) -> str:

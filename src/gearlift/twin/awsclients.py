@@ -30,3 +30,11 @@ class Clients:
                 config=Config(retries={"max_attempts": 3, "mode": "standard"}),
             )
         return self._cache[service]
+
+
+def paginate(client: Any, op: str, key: str, **kwargs: Any) -> list[dict[str, Any]]:
+    """Every item of a paginated AWS list call."""
+    out: list[dict[str, Any]] = []
+    for page in client.get_paginator(op).paginate(**kwargs):
+        out.extend(page.get(key, []))
+    return out

@@ -48,7 +48,7 @@ class MotoControlPlane:
         env.pop("AWS_ENDPOINT_URL", None)
         with self.logfile.open("wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gearlift.twin.moto_proc", "--port", str(self.port)]
+                [sys.executable, "-m", "gearlift.twin.emulator.server", "--port", str(self.port)]
                 + [arg for host in self.hosts for arg in ("--host", host)],
                 stdout=log,
                 stderr=subprocess.STDOUT,

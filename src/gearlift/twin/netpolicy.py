@@ -4,7 +4,7 @@ Pure logic, no I/O: from the emulator's descriptions (security groups, subnets,
 route tables, VPC endpoints) and the twin's hosts (EC2 containers, RDS
 stand-ins, each load balancer's source address, the on-prem estate), build one
 iptables ruleset per host, applied in that host's network namespace by
-gearlift.twin.firewall. The rules follow the EC2 and VPC user guides:
+gearlift.twin.dataplane.network. The rules follow the EC2 and VPC user guides:
 
 - Security groups are stateful (replies to allowed traffic pass both ways),
   allow-only, default deny for ingress; egress is what the group's outbound

@@ -22,21 +22,18 @@ from typing import Any
 from gearlift.twin import images, podman
 from gearlift.twin.awsclients import DUMMY_KEY_ID, DUMMY_SECRET, Clients
 from gearlift.twin.controlplane import MotoControlPlane
+from gearlift.twin.dataplane import Reconciler, Round
+from gearlift.twin.dataplane.autoscaling import AsgController
+from gearlift.twin.dataplane.ec2 import LOCAL_IMAGE_TAG, Ec2Reconciler
+from gearlift.twin.dataplane.elbv2 import AlbReconciler, TargetHealthReconciler
+from gearlift.twin.dataplane.network import FirewallReconciler
+from gearlift.twin.dataplane.rds import RdsReconciler
 from gearlift.twin.errors import TwinError
-from gearlift.twin.firewall import FirewallReconciler
 from gearlift.twin.healthcheck import TargetHealthChecker
+from gearlift.twin.layout import Endpoints, TwinLayout
 from gearlift.twin.netpolicy import Plane
 from gearlift.twin.netutil import free_port
 from gearlift.twin.onprem import ONPREM_DB_HOST, OnPremEstate
-from gearlift.twin.reconcile import (
-    LOCAL_IMAGE_TAG,
-    AlbReconciler,
-    AsgController,
-    Ec2Reconciler,
-    Endpoints,
-    RdsReconciler,
-    TwinLayout,
-)
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 # Canonical's account: the twin makes the emulator's stock Ubuntu AMIs boot
@@ -82,6 +79,8 @@ class Twin:
         self.rds: RdsReconciler | None = None
         self.alb: AlbReconciler | None = None
         self.firewall: FirewallReconciler | None = None
+        # The data plane, in the order one round runs it (gearlift.twin.dataplane).
+        self.reconcilers: tuple[Reconciler, ...] = ()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -221,6 +220,14 @@ class Twin:
         self.firewall.alb_sources = self.alb.sources
         self.ec2.on_start = self.firewall.seal
         self.rds.on_start = self.firewall.seal
+        self.reconcilers = (
+            self.ec2,
+            self.firewall,
+            TargetHealthReconciler(self.checker, self.alb, self.clients, self.config.region),
+            self.asg,
+            self.rds,
+            self.alb,
+        )
         self.endpoints.save(layout.endpoints_file)
 
     def _tls_material(self) -> None:
@@ -373,31 +380,18 @@ class Twin:
 
     # -------------------------------------------------------------- reconcile
     def reconcile_once(self) -> None:
-        assert self.ec2 and self.asg and self.rds and self.alb and self.firewall
+        """One round of the data plane: every reconciler in order."""
+        assert self.reconcilers, "the twin is not up"
         with self._lock:
-            instances = self.ec2.reconcile()
-            self.firewall.reconcile()
-            addresses = self.addresses()
-            health = self.checker.run(self.alb.checked_targets(), addresses)
-            if health:
-                self.ec2.report("target-health", {"target_groups": health})
-            self.asg.reconcile(instances, self.checker.states("unhealthy"), self.ec2.launched_at)
-            instances = self.ec2.reconcile()
-            addresses = self.addresses()
-            self.endpoints.databases = dict(self.rds.reconcile())
-            self.alb.reconcile(addresses, health)
-            self.firewall.reconcile()
+            round_ = Round()
+            for reconciler in self.reconcilers:
+                reconciler.reconcile(round_)
+            self.endpoints.databases = round_.databases
             self.endpoints.save(self.layout.endpoints_file)
 
     def addresses(self) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for container in podman.list_containers(self.layout.label):
-            iid = container.labels.get("gearlift.instance-id")
-            if iid and container.state == "running":
-                ip = podman.container_ip(container.name, self.layout.network)
-                if ip:
-                    out[iid] = ip
-        return out
+        assert self.ec2 is not None
+        return self.ec2.addresses()
 
     def start_loop(self) -> None:
         def loop() -> None:

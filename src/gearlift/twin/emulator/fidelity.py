@@ -1,11 +1,11 @@
 """Where moto answers differently from AWS, make the twin's emulator answer as AWS does.
 
 Each patch names the AWS behaviour it restores. They change only the emulator
-process (gearlift.twin.moto_proc); the playbooks and modules are untouched and
+process (gearlift.twin.emulator.server); the playbooks and modules are untouched and
 run the same against a real account. Kept small: only behaviour the
 collections' modules depend on. The image lifecycle's patches (images from
 instances, Auto Scaling launches and target registration, target health) are
-in gearlift.twin.moto_lifecycle, the instance refresh in gearlift.twin.refresh.
+in gearlift.twin.emulator.lifecycle, the instance refresh in gearlift.twin.emulator.refresh.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 
 
 def _rds_parameter_groups() -> None:
@@ -220,9 +220,9 @@ def _ec2_default_vpc_and_groups() -> None:
 
 
 def apply() -> None:
-    from gearlift.twin import moto_lifecycle, refresh
+    from gearlift.twin.emulator import lifecycle, refresh
 
-    moto_lifecycle.apply()
+    lifecycle.apply()
     refresh.install()
     _ec2_natgateway_tag_type()
     _rds_gp3_baseline()

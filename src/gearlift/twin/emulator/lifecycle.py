@@ -1,8 +1,8 @@
 """Emulator fidelity for the image lifecycle: images, Auto Scaling launches, target health.
 
-Like gearlift.twin.moto_fidelity, each patch names the AWS behaviour it
-restores, and only the emulator process (gearlift.twin.moto_proc) is changed.
-The twin's data plane (gearlift.twin.reconcile) tells the emulator what only
+Like gearlift.twin.emulator.fidelity, each patch names the AWS behaviour it
+restores, and only the emulator process (gearlift.twin.emulator.server) is changed.
+The twin's data plane (gearlift.twin.dataplane) tells the emulator what only
 it can know, through the functions at the end of this module (served on the
 emulator's private ``/_gearlift/`` path, never used by playbooks):
 

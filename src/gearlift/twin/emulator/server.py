@@ -6,7 +6,7 @@ hosts one account. Nothing else is bound: no 0.0.0.0.
 
 Requests are served one at a time (moto's models are not thread-safe, and the
 instance refresh ticks every second change them too). The path ``/_gearlift/``
-is the twin's own channel, not an AWS API: the data plane reports there what
+is the twin's own channel (gearlift.twin.channel), not an AWS API: the data plane reports there what
 only it knows (an image's container is committed, what the load balancer's
 health checks saw); playbooks never use it.
 """
@@ -25,8 +25,9 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from gearlift.twin import channel
+
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-CHANNEL = "/_gearlift/"
 TICK_SECONDS = 1.0
 
 
@@ -34,7 +35,7 @@ def data_plane_channel(environ: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     """Handle one report of the twin's data plane (JSON in, JSON out)."""
     from moto.core.models import DEFAULT_ACCOUNT_ID
 
-    from gearlift.twin import moto_lifecycle, refresh
+    from gearlift.twin.emulator import lifecycle, refresh
 
     if environ.get("REQUEST_METHOD") != "POST":
         return 405, {"error": "POST only"}
@@ -45,12 +46,12 @@ def data_plane_channel(environ: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         return 400, {"error": "the body is not JSON"}
     account = str(body.get("account") or DEFAULT_ACCOUNT_ID)
     region = str(body.get("region") or "us-east-1")
-    what = str(environ.get("PATH_INFO", ""))[len(CHANNEL) :]
-    if what == "image-available":
-        return 200, {"updated": moto_lifecycle.mark_image_available(account, region, str(body["image_id"]))}
-    if what == "target-health":
-        return 200, {"targets": moto_lifecycle.report_target_health(account, region, dict(body["target_groups"]))}
-    if what == "tick":
+    what = str(environ.get("PATH_INFO", ""))[len(channel.PATH) :]
+    if what == channel.IMAGE_AVAILABLE:
+        return 200, {"updated": lifecycle.mark_image_available(account, region, str(body["image_id"]))}
+    if what == channel.TARGET_HEALTH:
+        return 200, {"targets": lifecycle.report_target_health(account, region, dict(body["target_groups"]))}
+    if what == channel.TICK:
         refresh.tick_all()
         return 200, {"ticked": True}
     return 404, {"error": f"unknown report {what!r}"}
@@ -58,11 +59,11 @@ def data_plane_channel(environ: dict[str, Any]) -> tuple[int, dict[str, Any]]:
 
 def serialized(app: WsgiApp) -> WsgiApp:
     """One request at a time, under the lock the refresh ticks take too; plus the data plane's channel."""
-    from gearlift.twin.refresh import lock
+    from gearlift.twin.emulator.refresh import lock
 
     def wrapper(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         with lock():
-            if str(environ.get("PATH_INFO", "")).startswith(CHANNEL):
+            if str(environ.get("PATH_INFO", "")).startswith(channel.PATH):
                 status, answer = data_plane_channel(environ)
                 payload = json.dumps(answer).encode()
                 start_response(
@@ -77,7 +78,7 @@ def serialized(app: WsgiApp) -> WsgiApp:
 
 def tick_forever(stop: threading.Event) -> None:
     """Advance instance refreshes, as the Auto Scaling service does, until the emulator stops."""
-    from gearlift.twin.refresh import tick_all
+    from gearlift.twin.emulator.refresh import tick_all
 
     while not stop.wait(TICK_SECONDS):
         try:
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    from gearlift.twin.moto_fidelity import apply as apply_fidelity_patches
+    from gearlift.twin.emulator.fidelity import apply as apply_fidelity_patches
 
     apply_fidelity_patches()
     app = serialized(DomainDispatcherApplication(create_backend_app))

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from gearlift.twin import podman
-from gearlift.twin.awsclients import Clients
+from gearlift.twin.awsclients import Clients, paginate
+from gearlift.twin.dataplane import Round
 from gearlift.twin.errors import TwinError
 from gearlift.twin.netpolicy import Node, Plane, Policy, Topology, ruleset6
 
@@ -36,13 +37,6 @@ class Running:
     labels: dict[str, str]
     pid: int
     ip: str
-
-
-def _paginate(client: Any, op: str, key: str, **kwargs: Any) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for page in client.get_paginator(op).paginate(**kwargs):
-        out.extend(page.get(key, []))
-    return out
 
 
 def _default_group(topology: Topology, vpc_id: str) -> tuple[str, ...]:
@@ -109,12 +103,12 @@ class FirewallReconciler:
     # ------------------------------------------------------------- snapshot
     def topology(self) -> Topology:
         ec2 = self.clients("ec2")
-        endpoints = _paginate(ec2, "describe_vpc_endpoints", "VpcEndpoints")
+        endpoints = paginate(ec2, "describe_vpc_endpoints", "VpcEndpoints")
         return Topology(
-            security_groups={g["GroupId"]: g for g in _paginate(ec2, "describe_security_groups", "SecurityGroups")},
-            subnets={s["SubnetId"]: s for s in _paginate(ec2, "describe_subnets", "Subnets")},
-            route_tables=_paginate(ec2, "describe_route_tables", "RouteTables"),
-            vpcs={v["VpcId"]: v for v in _paginate(ec2, "describe_vpcs", "Vpcs")},
+            security_groups={g["GroupId"]: g for g in paginate(ec2, "describe_security_groups", "SecurityGroups")},
+            subnets={s["SubnetId"]: s for s in paginate(ec2, "describe_subnets", "Subnets")},
+            route_tables=paginate(ec2, "describe_route_tables", "RouteTables"),
+            vpcs={v["VpcId"]: v for v in paginate(ec2, "describe_vpcs", "Vpcs")},
             interface_endpoint_vpcs=frozenset(
                 e["VpcId"]
                 for e in endpoints
@@ -125,10 +119,10 @@ class FirewallReconciler:
     def nodes(self, hosts: list[Running], topology: Topology) -> list[Node]:
         ec2 = self.clients("ec2")
         instances = {
-            i["InstanceId"]: i for r in _paginate(ec2, "describe_instances", "Reservations") for i in r["Instances"]
+            i["InstanceId"]: i for r in paginate(ec2, "describe_instances", "Reservations") for i in r["Instances"]
         }
         dbs = {
-            d["DBInstanceIdentifier"]: d for d in _paginate(self.clients("rds"), "describe_db_instances", "DBInstances")
+            d["DBInstanceIdentifier"]: d for d in paginate(self.clients("rds"), "describe_db_instances", "DBInstances")
         }
         out: list[Node] = []
         for host in hosts:
@@ -168,7 +162,7 @@ class FirewallReconciler:
                 )
             elif host.kind == "onprem":
                 out.append(Node(key=f"onprem:{host.name}", kind="onprem", twin_ip=host.ip))
-        for lb in _paginate(self.clients("elbv2"), "describe_load_balancers", "LoadBalancers"):
+        for lb in paginate(self.clients("elbv2"), "describe_load_balancers", "LoadBalancers"):
             source = self.alb_sources.get(lb["LoadBalancerName"])
             if not source:
                 continue
@@ -194,7 +188,10 @@ class FirewallReconciler:
         load(pid, sealed, ruleset6())
         self._applied[container] = (pid, "sealed")
 
-    def reconcile(self) -> dict[str, str]:
+    def reconcile(self, round_: Round) -> None:
+        self.enforce()
+
+    def enforce(self) -> dict[str, str]:
         """Bring every host's rules in line with the emulator; {container: ruleset} as applied."""
         hosts = running_hosts(self.label, self.network)
         topology = self.topology()

@@ -41,7 +41,7 @@ from typing import Any
 
 from moto.core.exceptions import ServiceException
 
-from gearlift.twin.moto_lifecycle import launching_with, min_healthy, target_states
+from gearlift.twin.emulator.lifecycle import launching_with, min_healthy, target_states
 
 RUNNING = frozenset({"Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking"})
 # How long after its grace period a new instance may stay short of healthy.

@@ -1,0 +1,79 @@
+"""Names and paths of one twin, and what it serves where (shared by the twin and its reconcilers)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gearlift.twin import podman
+
+# Where the twins keep their sockets and pid files (tmpfs, root's: the twin runs as root).
+RUNTIME_ROOT = Path(os.environ.get("GEARLIFT_RUNTIME_DIR", "/run/gearlift"))
+
+
+@dataclass
+class TwinLayout:
+    """Names and paths of one twin; tests use their own prefix and subnet."""
+
+    prefix: str
+    state_dir: Path
+    network: str
+    subnet: str
+    gateway: str
+    region: str
+
+    @property
+    def label(self) -> str:
+        return f"{podman.LABEL}={self.prefix}"
+
+    @property
+    def aws_dir(self) -> Path:
+        return self.state_dir / "aws"
+
+    @property
+    def dropin(self) -> Path:
+        return self.state_dir / "systemd-aws-endpoint.conf"
+
+    @property
+    def endpoints_file(self) -> Path:
+        return self.state_dir / "endpoints.json"
+
+    @property
+    def runtime_dir(self) -> Path:
+        """Sockets and pid files: a short path whatever the state dir's length.
+
+        A UNIX socket path has a hard limit (HAProxy's stats socket: 97 characters), so a
+        clone in a long directory must not put its sockets under the state dir. The name is
+        derived from the state dir, so two twins never share it.
+        """
+        digest = hashlib.sha256(str(self.state_dir.resolve()).encode()).hexdigest()[:12]
+        return RUNTIME_ROOT / digest
+
+
+@dataclass
+class Endpoints:
+    """What the twin serves where: written to endpoints.json for tests and users."""
+
+    moto: str = ""
+    moto_internal: str = ""
+    load_balancers: dict[str, dict[str, int]] = field(default_factory=dict)
+    databases: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def save(self, path: Path) -> None:
+        path.write_text(
+            json.dumps(
+                {
+                    "moto": self.moto,
+                    "moto_internal": self.moto_internal,
+                    "load_balancers": self.load_balancers,
+                    "databases": self.databases,
+                },
+                indent=2,
+                sort_keys=True,
+            ),
+            encoding="utf-8",
+        )
