@@ -223,8 +223,8 @@ BAD_CASES: list[tuple[str, dict[str, Any], str, str, str | None]] = [
         "tls-unknown",
         {"gearlift_alb_ssl_policy": "MyPolicy"},
         "gearlift_alb_ssl_policy",
-        "not a known ELB security policy",
-        "gearlift_allow_legacy_tls",
+        "is not an ALB security policy",
+        NO_OVERRIDE,
     ),
     (
         "ssh-any",
@@ -624,7 +624,11 @@ def test_production_only_guards_do_not_apply_elsewhere() -> None:
         ("r8gd.large", "arm64"),
         ("im4gn.large", "arm64"),
         ("a1.medium", "arm64"),
-        ("u-6tb1.metal", None),
+        ("u-6tb1.metal", "x86_64"),
+        ("p6e-gb200.36xlarge", "arm64"),
+        ("mac1.metal", "x86_64"),
+        ("mac2-m2.metal", "arm64"),
+        ("no-such.type", None),
     ],
 )
 def test_instance_architecture(instance_type: str, architecture: str | None) -> None:
