@@ -40,7 +40,7 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
     from gearlift.twin.runner import run_playbook
 
     t0 = time.monotonic()
-    config = TwinConfig(moto_port=args.moto_port, region=args.region)
+    config = _twin_config(args)
     twin = Twin(config, log=_say)
     interrupt = _Interrupt()
     signal.signal(signal.SIGTERM, interrupt)
@@ -109,6 +109,60 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
     if interrupted:
         return 130
     return 0 if ok else 1
+
+
+def _twin_config(args: argparse.Namespace) -> TwinConfig:
+    """The twin of `gearlift rehearse`: .twin/ for the default prefix, .twin/<prefix>/ for another."""
+    default = TwinConfig()
+    state_dir = default.state_dir if args.twin_prefix == default.prefix else default.state_dir / args.twin_prefix
+    return TwinConfig(
+        prefix=args.twin_prefix,
+        subnet=args.twin_subnet,
+        state_dir=state_dir,
+        moto_port=args.moto_port,
+        region=args.region,
+    )
+
+
+def cmd_story(args: argparse.Namespace) -> int:
+    """`gearlift rehearse` without --playbook: the whole story (gearlift.story), ending with the scoreboard."""
+    from gearlift.story.phases import SelectionError, select
+    from gearlift.story.runner import Story, execute
+
+    try:
+        plan = select(args.only, args.start, args.until)
+    except SelectionError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if plan.prerequisites:
+        _say(
+            f"the twin starts empty: running {', '.join(plan.prerequisites)} first "
+            f"(needed by {', '.join(plan.selected)})"
+        )
+    config = _twin_config(args)
+    state_dir = config.state_dir
+    twin = Twin(config, log=_say)
+    interrupt = _Interrupt()
+    interrupt.in_playbook = True  # the story checks the cancel event between its steps
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
+    summary_path = REPO_ROOT / "reports" / "rehearsal" / "summary.json"
+    try:
+        twin.up()
+        twin.start_loop()
+        _build_standin(twin)
+        story = Story(twin=twin, repo=REPO_ROOT, plan=plan, log=_say, cancel=interrupt.cancel, work=state_dir / "story")
+        summary = execute(story, summary_path=summary_path)
+    except TwinError as exc:
+        _say(f"error: {exc}")
+        return 2
+    finally:
+        if twin.error is not None:
+            _say(f"twin error during the run: {twin.error}")
+        twin.down()
+    if summary.get("interrupted"):
+        return 130
+    return 0 if summary["result"] == "passed" else 1
 
 
 def _build_standin(twin: Twin) -> None:
@@ -206,12 +260,14 @@ def cmd_vm_down(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gearlift", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    reh = sub.add_parser("rehearse", help="run a playbook (default site.yml) against the local twin")
+    reh = sub.add_parser(
+        "rehearse", help="the whole migration against the local twin (the story), or given playbooks (--playbook)"
+    )
     reh.add_argument(
         "--playbook",
         action="append",
         default=None,
-        help="playbook to run (repeatable, run in order against the same twin; default site.yml)",
+        help="playbook to run instead of the story (repeatable, run in order against the same twin)",
     )
     reh.add_argument(
         "--onprem",
@@ -224,6 +280,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="inventory path relative to the repo (repeatable; default inventories/rehearsal)",
     )
+    story = reh.add_argument_group(
+        "the story (without --playbook)",
+        "estate, provision, bake, deploy, move, cutover, patch, restore_drill, report; "
+        "phases a selected one stands on run first (the twin starts empty)",
+    )
+    story.add_argument("--only", default=None, metavar="PHASE[,PHASE]", help="run only these phases")
+    story.add_argument("--from", dest="start", default=None, metavar="PHASE", help="start the story at this phase")
+    story.add_argument("--until", default=None, metavar="PHASE", help="end the story after this phase")
+    reh.add_argument(
+        "--twin-prefix", default=TwinConfig().prefix, help="name prefix of the twin's containers and network"
+    )
+    reh.add_argument("--twin-subnet", default=TwinConfig().subnet, help="IPv4 subnet of the twin's podman network")
     reh.add_argument("--region", default="us-east-1")
     reh.add_argument("--moto-port", type=int, default=None, help="port for the AWS emulator (default: a free one)")
     reh.add_argument("--tags", default=None)
@@ -254,11 +322,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _twin_arguments_problem(prefix: str, subnet: str) -> str:
+    """Why --twin-prefix/--twin-subnet cannot be used ('' when they can)."""
+    import ipaddress
+    import re
+
+    if not re.fullmatch(r"[a-z][a-z0-9-]{1,30}", prefix):
+        return f"--twin-prefix {prefix!r}: lower-case letters, digits and '-', starting with a letter (2-31 chars)"
+    try:
+        net = ipaddress.ip_network(subnet)
+    except ValueError as exc:
+        return f"--twin-subnet {subnet!r}: {exc}"
+    if net.version != 4 or net.prefixlen > 28:
+        return f"--twin-subnet {subnet}: an IPv4 network of at least /28"
+    return ""
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "rehearse":
+        problem = _twin_arguments_problem(args.twin_prefix, args.twin_subnet)
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
+        if args.playbook is None:
+            if args.inventory or args.tags or args.onprem or args.extra_vars:
+                print(
+                    "error: --inventory, --tags, --onprem and -e go with --playbook; the story runs "
+                    "every playbook with the rehearsal inventory",
+                    file=sys.stderr,
+                )
+                return 2
+            args.func = cmd_story
+        elif args.only or args.start or args.until:
+            print("error: --only/--from/--until select phases of the story: not with --playbook", file=sys.stderr)
+            return 2
         args.inventory = args.inventory or ["inventories/rehearsal"]
-        args.playbook = args.playbook or ["site.yml"]
     for kv in getattr(args, "extra_vars", []):
         if "=" not in kv:
             print(f"error: -e expects KEY=VALUE, got {kv!r}", file=sys.stderr)

@@ -30,7 +30,14 @@ def _assert_nothing_left(prefix: str, state_dir: Path = CLI_STATE) -> None:
 
 
 def test_rehearse_runs_site_yml_and_leaves_nothing() -> None:
-    proc = subprocess.run([*GEARLIFT, "rehearse"], cwd=REPO, capture_output=True, text=True, timeout=900, check=False)
+    proc = subprocess.run(
+        [*GEARLIFT, "rehearse", "--playbook", "site.yml"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     out = proc.stdout
     assert proc.returncode == 0, out[-4000:] + proc.stderr[-2000:]
     assert "PLAY Preflight | inventory settings and AWS account" in out

@@ -1,0 +1,507 @@
+"""The whole migration rehearsed against the twin, phase by phase, ending with the customer's scoreboard.
+
+Each phase is one function below (``STEPS`` maps the names of ``phases.PHASES`` to them). The
+runner only sequences the playbooks a user runs against a real account - with the rehearsal
+inventory (plus the twin's on-premises inventory where the phase works on the estate) - and reads
+what they leave: the twin's AWS API, the RDS stand-in, the reports the playbooks write. Nothing in
+a playbook knows it runs here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gearlift.story.phases import PHASES, Plan
+from gearlift.story.scoreboard import (
+    FAILED_REQUEST_PHASES,
+    PhaseRecord,
+    PlaybookRun,
+    Scoreboard,
+    build,
+    render,
+    write,
+)
+from gearlift.story.traffic import OrderLoop, Probe, Target
+from gearlift.twin import podman
+from gearlift.twin.errors import TwinError
+from gearlift.twin.onprem import OnPremEstate
+from gearlift.twin.runner import RunResult, run_playbook
+from gearlift.twin.twin import Twin
+
+Log = Callable[[str], None]
+
+NAME = "shop-rehearsal"  # gearlift_project-gearlift_environment of inventories/rehearsal
+INVENTORY = "inventories/rehearsal"
+GOLDEN_PARAMETER = "/gearlift/shop/rehearsal/golden-ami-id"
+#: Extra vars for every playbook: none - the story runs the rehearsal inventory's settings as they are.
+EXTRA: dict[str, Any] = {}
+LEGACY_ORDERS = 500
+ORDER_PREFIX = "story"
+MIGRATION_STATE = "/var/lib/gearlift-migration"
+NOT_YET = "the stand-in shop has no {what} yet (the stateful shop is being built): nothing to count"
+
+
+class PhaseFailed(Exception):
+    """A phase did not reach its goal: the message says what the customer would see."""
+
+
+@dataclass
+class Story:
+    twin: Twin
+    repo: Path
+    plan: Plan
+    log: Log
+    cancel: threading.Event = field(default_factory=threading.Event)
+    work: Path = field(default_factory=lambda: Path(".twin") / "story")
+    board: Scoreboard = field(default_factory=Scoreboard)
+    records: list[PhaseRecord] = field(default_factory=list)
+    onprem: OnPremEstate | None = None
+    orders: OrderLoop | None = None
+    cut_over: bool = False
+    finished: bool = False
+    runs: int = 0
+    stamp: str = field(default_factory=lambda: time.strftime("%Y%m%d-%H%M%S", time.gmtime()))
+
+    # ------------------------------------------------------------ helpers
+    @property
+    def current(self) -> PhaseRecord:
+        return self.records[-1]
+
+    def play(self, playbook: str, tags: str | None = None, onprem: bool = False, **extra: Any) -> RunResult:
+        """Run one playbook of the current phase; its totals go on the phase's record; PhaseFailed if not ok."""
+        self.runs += 1
+        inventories = [INVENTORY]
+        if onprem:
+            if self.onprem is None:
+                raise PhaseFailed(f"{playbook} needs the on-premises estate (phase estate)")
+            inventories.append(str(self.onprem.inventory))
+        result = run_playbook(
+            self.repo,
+            playbook,
+            inventories,
+            self.work / f"runner-{self.runs}",
+            self.twin.aws_env,
+            self.log,
+            extravars={**EXTRA, **extra},
+            tags=tags,
+            cancel=self.cancel,
+        )
+        totals = result.totals()
+        self.current.playbooks.append(
+            PlaybookRun(
+                playbook=playbook,
+                tags=tags,
+                status=result.status,
+                seconds=round(result.seconds, 1),
+                ok=totals.get("ok", 0),
+                changed=totals.get("changed", 0),
+                failed=totals.get("failures", 0),
+                unreachable=totals.get("dark", 0),
+                skipped=totals.get("skipped", 0),
+            )
+        )
+        if result.status == "canceled" or self.cancel.is_set():
+            raise KeyboardInterrupt
+        if not result.ok:
+            # The last failure stopped the run (earlier ones may have been rescued by a block).
+            last = result.failures[-1] if result.failures else f"rc={result.rc}"
+            raise PhaseFailed(f"{playbook}{' --tags ' + tags if tags else ''} failed ({result.status}): {last}")
+        return result
+
+    def clients(self, service: str) -> Any:
+        if self.twin.clients is None:
+            raise PhaseFailed("the twin is not up")
+        return self.twin.clients(service)
+
+    def alb(self) -> Target | None:
+        """The ALB's HTTPS listener on loopback, from the twin's endpoints.json (None: no ALB yet)."""
+        path = self.twin.layout.endpoints_file
+        if not path.exists():
+            return None
+        balancers: dict[str, dict[str, int]] = json.loads(path.read_text(encoding="utf-8")).get("load_balancers", {})
+        ports = balancers.get(NAME) or (next(iter(balancers.values())) if len(balancers) == 1 else None)
+        if not ports or "443" not in ports:
+            return None
+        cafile = str(self.twin.layout.state_dir / "tls-alb" / "ca.crt")
+        return Target(f"https://127.0.0.1:{ports['443']}", cafile=cafile)
+
+    def alb_answer(self) -> str | None:
+        """The ALB's answer to GET /health: a status code, an exception name (no answer), None (no ALB)."""
+        target = self.alb()
+        if target is None:
+            return None
+        status, _ = target.request("GET", "/health", timeout=10)
+        return status
+
+    def alb_status(self) -> int | None:
+        answer = self.alb_answer()
+        return int(answer) if answer is not None and answer.isdigit() else None
+
+    def wait_alb_200(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        last: int | None = None
+        while time.monotonic() < deadline and not self.cancel.is_set():
+            last = self.alb_status()
+            if last == 200:
+                return
+            time.sleep(2)
+        raise PhaseFailed(
+            f"the shop does not answer 200 on /health through the ALB after {timeout:.0f} s (last {last})"
+        )
+
+    def target_sql(self, sql: str) -> str:
+        assert self.twin.rds is not None
+        container = self.twin.rds.container_name(NAME)
+        return podman.run("exec", "-i", container, "mariadb", "-N", "-B", input_bytes=sql.encode()).stdout
+
+    def wait_databases(self, timeout: float = 240) -> None:
+        """Every RDS instance of the control plane accepts logins (as `gearlift rehearse` waits)."""
+        ids = {d["DBInstanceIdentifier"] for d in self.clients("rds").describe_db_instances()["DBInstances"]}
+        self.twin.wait_for(
+            lambda: ids <= set(self.twin.endpoints.databases), timeout, f"database(s) {sorted(ids)} to accept logins"
+        )
+
+    def failed_requests(self, phase: str, probe: Probe | None) -> None:
+        """failed_requests.<phase>: the customer's orders that failed in it, plus the ALB probe's failures."""
+        from_orders = self.orders.failed(phase) if self.orders is not None else None
+        if from_orders is None and probe is None:
+            self.board.missing(f"failed_requests.{phase}", "no traffic ran during the phase")
+            return
+        total = (from_orders or 0) + (probe.failed if probe is not None else 0)
+        self.board.measure(f"failed_requests.{phase}", total)
+        detail: dict[str, Any] = {"orders_failed": from_orders}
+        if self.orders is not None and phase in self.orders.by_phase:
+            detail["orders_statuses"] = dict(self.orders.by_phase[phase].statuses)
+        if probe is not None:
+            detail["alb_probe"] = {
+                "sent": probe.sent,
+                "failed_after_first_200": probe.failed,
+                "not_serving_yet": probe.before_first_ok,
+                "statuses": dict(probe.statuses),
+                "failures": probe.failures[:10],
+            }
+        self.board.detail.setdefault("failed_requests", {})[phase] = detail
+
+    # ------------------------------------------------------- the end
+    def finish(self) -> None:
+        """Stop the orders, count what was lost, ask the ALB, price the design (once)."""
+        if self.finished:
+            return
+        self.finished = True
+        self._count_orders()
+        answer = self.alb_answer()
+        if answer is None:
+            self.board.missing("shop_status_through_alb", "no ALB with an HTTPS listener (provision did not run)")
+        elif not answer.isdigit():
+            self.board.missing("shop_status_through_alb", f"the ALB's HTTPS listener gave no HTTP answer ({answer})")
+        else:
+            self.board.measure("shop_status_through_alb", int(answer))
+        self._cost()
+        for what, key in (("uploads", "uploads_confirmed"), ("uploads", "uploads_lost"), ("carts", "carts_lost")):
+            self.board.missing(key, NOT_YET.format(what=what))
+        for phase in FAILED_REQUEST_PHASES:
+            if f"failed_requests.{phase}" not in self.board.values:
+                self.board.why_not.setdefault(f"failed_requests.{phase}", f"phase {phase} did not run to its end")
+
+    def _count_orders(self) -> None:
+        if self.orders is None:
+            for key in ("orders_confirmed", "orders_lost"):
+                self.board.missing(key, "no order loop ran (phase estate not in this run)")
+            return
+        self.orders.stop()
+        confirmed = set(self.orders.confirmed)
+        self.board.measure("orders_confirmed", len(confirmed))
+        query = f"SELECT order_ref FROM shop.orders WHERE order_ref LIKE '{ORDER_PREFIX}-%'"  # noqa: S608 - constant
+        try:
+            if self.cut_over:
+                where, rows = "target (RDS stand-in)", self.target_sql(query)
+            else:
+                assert self.onprem is not None
+                where, rows = "source (on-premises; no cutover in this run)", self.onprem.sql(query)
+        except (TwinError, OSError, AssertionError) as exc:
+            self.board.missing("orders_lost", f"the database could not be read: {exc}")
+            return
+        stored = [line.strip() for line in rows.splitlines() if line.strip()]
+        missing = sorted(confirmed - set(stored))
+        self.board.measure("orders_lost", len(missing))
+        self.board.detail["orders"] = {
+            "checked_in": where,
+            "confirmed": len(confirmed),
+            "confirmed_with_id": sum(1 for v in self.orders.confirmed.values() if v is not None),
+            "stored": len(stored),
+            "stored_twice": len(stored) - len(set(stored)),
+            "never_confirmed": len(self.orders.unconfirmed),
+            "lost_refs": missing[:20],
+            "loop_seconds": round(self.orders.seconds, 1),
+            "first_failures": self.orders.failures[:20],
+        }
+
+    def _cost(self) -> None:
+        try:
+            from gearlift.report import cost, inputs, inventory, repo
+
+            inv = inventory.load_inventory(self.repo / INVENTORY, self.repo)
+            estimate = cost.estimate(
+                inputs.design_inputs(inv, repo.load_guards(self.repo)),
+                cost.load_prices(None),
+                repo.waf_rule_count(self.repo),
+            )
+        except Exception as exc:  # the report's own errors, named
+            self.board.missing("monthly_cost_usd", f"the report's cost model failed: {exc}")
+            return
+        self.board.measure("monthly_cost_usd", round(estimate.total_on_demand, 2))
+
+
+# ---------------------------------------------------------------------------- the phases
+
+
+def estate(s: Story) -> None:
+    """Today's estate up and serving; the customer's order loop starts and keeps running."""
+    s.onprem = s.twin.onprem_up(orders=LEGACY_ORDERS)
+    s.orders = OrderLoop(Target(s.onprem.app_url), prefix=ORDER_PREFIX).start()
+    deadline = time.monotonic() + 60
+    while len(s.orders.confirmed) < 5 and time.monotonic() < deadline and s.orders.running:
+        time.sleep(0.5)
+    if len(s.orders.confirmed) < 5:
+        raise PhaseFailed(
+            f"the legacy shop confirmed {len(s.orders.confirmed)} order(s) in 60 s: {s.orders.failures[:3]}"
+        )
+
+
+def provision(s: Story) -> None:
+    s.play("site.yml")
+    s.wait_databases()
+
+
+def bake(s: Story) -> None:
+    s.play("playbooks/bake_ami.yml")
+    ami = s.clients("ssm").get_parameter(Name=GOLDEN_PARAMETER)["Parameter"]["Value"]
+    image = s.clients("ec2").describe_images(ImageIds=[ami])["Images"][0]
+    text = {t["Key"]: t["Value"] for t in image.get("Tags", [])}.get("gearlift:audit", "")
+    found = {k: int(v) for k, v in re.findall(r"\b(pass|fail|skipped)=(\d+)", text)}
+    s.board.detail["golden_image"] = {"id": ami, "audit": text}
+    for key in ("pass", "fail", "skipped"):
+        if key in found:
+            s.board.measure(f"audit.{key}", found[key])
+        else:
+            s.board.missing(f"audit.{key}", f"the golden image {ami} carries no audit figure ({text!r})")
+
+
+def deploy(s: Story) -> None:
+    target = s.alb()
+    if target is None:
+        raise PhaseFailed("no ALB with an HTTPS listener in the twin's endpoints.json")
+    with Probe(target) as probe:
+        s.play("playbooks/deploy.yml")
+        s.wait_alb_200(300)
+    s.failed_requests("deploy", probe)
+
+
+def move(s: Story) -> None:
+    s.play("playbooks/migrate_db.yml", onprem=True)
+
+
+def cutover(s: Story) -> None:
+    s.play("playbooks/migrate_db.yml", tags="cutover", onprem=True)
+    s.cut_over = True
+    assert s.onprem is not None
+    report = podman.exec_(s.onprem.db_container, "cat", f"{MIGRATION_STATE}/cutover.json", check=False)
+    if report.returncode == 0:
+        data = json.loads(report.stdout)
+        s.board.measure("read_only_window_s", round(float(data["read_only_seconds"]), 2))
+        s.board.detail["cutover"] = data
+    else:
+        s.board.missing(
+            "read_only_window_s", f"no {MIGRATION_STATE}/cutover.json on onprem-db: {report.stderr.strip()}"
+        )
+    alb = s.alb()
+    if s.orders is not None and alb is not None and s.alb_status() == 200:
+        before = len(s.orders.confirmed)
+        s.orders.switch(alb)  # DNS now points at the ALB
+        s.log("cutover: the customers' orders now go through the ALB")
+        deadline = time.monotonic() + 90
+        while len(s.orders.confirmed) < before + 10 and time.monotonic() < deadline and s.orders.running:
+            time.sleep(0.5)
+        through_alb = len(s.orders.confirmed) - before
+        s.board.detail["orders_through_alb_after_switch"] = through_alb
+        if through_alb < 10:
+            raise PhaseFailed(
+                f"after the switch to the ALB the shop confirmed {through_alb} order(s) in 90 s: "
+                f"{s.orders.failures[-3:]}"
+            )
+    elif s.orders is not None:
+        s.log("cutover: the ALB does not serve the shop (deploy not in this run): orders stay on the legacy front door")
+    if s.orders is not None:
+        s.failed_requests("cutover", None)
+
+
+def patch(s: Story) -> None:
+    target = s.alb()
+    if target is None:
+        raise PhaseFailed("no ALB with an HTTPS listener in the twin's endpoints.json")
+    with Probe(target) as probe:
+        s.play("playbooks/patch.yml", fleet_patch_run=f"story-{s.stamp}")
+    s.failed_requests("patch", probe)
+
+
+def restore_drill(s: Story) -> None:
+    started = time.time()
+    # A recovery point first (what the nightly backup job does), then the drill from it.
+    s.play(
+        "playbooks/restore_drill.yml", onprem=True, db_migration_drill_new_point=True, db_migration_drill_restore=False
+    )
+    s.play("playbooks/restore_drill.yml", onprem=True)
+    reports = sorted(
+        (p for p in (s.repo / "reports").glob("restore-drill-*.json") if p.stat().st_mtime >= started - 1),
+        key=lambda p: p.stat().st_mtime,
+    )
+    if not reports:
+        raise PhaseFailed("the drill wrote no reports/restore-drill-*.json")
+    data = json.loads(reports[-1].read_text(encoding="utf-8"))
+    s.board.measure("rpo_s", float(data["rpo_seconds"]))
+    s.board.measure("rto_s", float(data["rto_seconds"]))
+    s.board.detail["restore_drill"] = {"report": str(reports[-1].relative_to(s.repo)), "equal": data.get("equal")}
+
+
+def report(s: Story) -> None:
+    """The design report with this rehearsal's measured figures (reports/rehearsal/drills.json), dated."""
+    s.finish()
+    values = s.board.values
+    figures = {
+        "date": time.strftime("%Y-%m-%d", time.gmtime()),
+        "drills": [],
+        "migration": {
+            k: values.get(k)
+            for k in ("read_only_window_s", "orders_confirmed", "orders_lost", "shop_status_through_alb")
+        }
+        | {"failed_requests": {p: values.get(f"failed_requests.{p}") for p in FAILED_REQUEST_PHASES}},
+    }
+    if "rto_s" in values:
+        figures["drills"] = [
+            {
+                "failure": "database restore drill (recovery point -> new instance)",
+                "rto_seconds": values["rto_s"],
+                "rpo_seconds": values["rpo_s"],
+                "date": figures["date"],
+                "note": "gearlift rehearse (twin)",
+            }
+        ]
+    drills = s.repo / "reports" / "rehearsal" / "drills.json"
+    drills.parent.mkdir(parents=True, exist_ok=True)
+    drills.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+    from gearlift.report.__main__ import build_parser
+    from gearlift.report.__main__ import run as run_report
+    from gearlift.report.errors import ReportError
+
+    args = build_parser().parse_args(
+        [
+            "--inventory",
+            INVENTORY,
+            "--drills",
+            str(drills),
+            "--out",
+            str(s.repo / "reports" / "design"),
+            "--repo",
+            str(s.repo),
+        ]
+    )
+    try:
+        code = run_report(args)
+    except ReportError as exc:
+        raise PhaseFailed(f"gearlift report: {exc}") from exc
+    if code != 0:
+        raise PhaseFailed(f"gearlift report exited {code}")
+
+
+STEPS: dict[str, Callable[[Story], None]] = {
+    "estate": estate,
+    "provision": provision,
+    "bake": bake,
+    "deploy": deploy,
+    "move": move,
+    "cutover": cutover,
+    "patch": patch,
+    "restore_drill": restore_drill,
+    "report": report,
+}
+assert tuple(STEPS) == PHASES, "STEPS must follow phases.PHASES"
+
+
+# ---------------------------------------------------------------------------- the run
+
+
+def execute(
+    story: Story,
+    steps: dict[str, Callable[[Story], None]] | None = None,
+    summary_path: Path | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> dict[str, Any]:
+    """Run the plan's phases in order; after a failure the rest are skipped; the scoreboard is always written.
+
+    ``steps`` replaces the phase functions (unit tests); ``finish`` is skipped when the story's
+    twin never came up (no clients).
+    """
+    steps = steps or STEPS
+    t0 = clock()
+    started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    failed = False
+    interrupted = False
+    for name in PHASES:
+        if name not in story.plan.phases:
+            continue
+        record = PhaseRecord(name=name, prerequisite=name in story.plan.prerequisites)
+        story.records.append(record)
+        if story.cancel.is_set() and not (failed or interrupted):
+            record.status, record.error, interrupted = "interrupted", "interrupted before the phase started", True
+            continue
+        if failed or interrupted:
+            record.status = "skipped"
+            continue
+        story.log(f"== phase {name}{' (prerequisite)' if record.prerequisite else ''} ==")
+        begin = clock()
+        if story.orders is not None:
+            story.orders.phase = name
+        try:
+            steps[name](story)
+            record.status = "passed"
+        except KeyboardInterrupt:
+            record.status = "interrupted"
+            record.error = "interrupted"
+            interrupted = True
+        except (PhaseFailed, TwinError) as exc:
+            record.status = "failed"
+            record.error = str(exc)
+            failed = True
+        except Exception as exc:  # a defect of the runner or the twin: named, and the scoreboard still written
+            record.status = "failed"
+            record.error = f"{type(exc).__name__}: {exc}"
+            failed = True
+        record.seconds = clock() - begin
+        story.log(
+            f"== phase {name}: {record.status} in {record.seconds:.1f} s"
+            + (f" ({record.error})" if record.error else "")
+        )
+        for run in record.playbooks:
+            story.log(f"   {run.line()}")
+    try:
+        story.finish()
+    except Exception as exc:  # measuring must not hide the scoreboard
+        story.log(f"measuring at the end failed: {type(exc).__name__}: {exc}")
+    summary = build(
+        story.board, story.records, clock() - t0, alb_required="deploy" in story.plan.phases, started_at=started_at
+    )
+    summary["interrupted"] = interrupted
+    if summary_path is not None:
+        write(summary, summary_path)
+    for line in render(summary):
+        story.log(line)
+    if summary_path is not None:
+        story.log(f"scoreboard: {summary_path}")
+    return summary

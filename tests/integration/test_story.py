@@ -1,0 +1,85 @@
+"""The story's injected faults reach the verdict (issue 16's acceptance), against a real twin.
+
+Each test runs a part of the story in-process with the phase functions of gearlift.story.runner;
+the fault is injected from outside the playbooks (the database of the target, an image id a user
+could pass), never by a branch in a playbook.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gearlift.story import runner
+from gearlift.story.phases import select
+from gearlift.story.runner import Story, execute
+from gearlift.twin.twin import Twin, TwinConfig
+
+from .conftest import REPO, TEST_PREFIX, TEST_SUBNET, _podman_ready, leftovers
+
+# Each test provisions (and bakes) a twin of its own: ~20-30 min apiece on 2 cores, too long for the
+# slow lane CI runs; the on-demand lifecycle lane (scripts/test lifecycle) runs them.
+pytestmark = pytest.mark.lifecycle
+
+
+@pytest.fixture
+def fresh_twin(tmp_path: Path) -> Iterator[Twin]:
+    reason = _podman_ready()
+    if reason:
+        pytest.skip(reason)
+    state = tmp_path / "state"
+    twin = Twin(TwinConfig(prefix=TEST_PREFIX, subnet=TEST_SUBNET, state_dir=state, interval=1.0))
+    twin.up()
+    try:
+        twin.start_loop()
+        yield twin
+    finally:
+        twin.down()
+        assert not leftovers(TEST_PREFIX, state)
+
+
+def test_an_order_confirmed_during_cutover_missing_in_the_target_fails_the_story(
+    fresh_twin: Twin, standin_jar: Path, tmp_path: Path
+) -> None:
+    removed: list[str] = []
+
+    def cutover_then_lose_one(story: Story) -> None:
+        runner.cutover(story)
+        assert story.orders is not None
+        ref = sorted(story.orders.confirmed)[-1]
+        story.target_sql(f"DELETE FROM shop.orders WHERE order_ref = '{ref}'")
+        removed.append(ref)
+
+    steps = {**runner.STEPS, "cutover": cutover_then_lose_one}
+    story = Story(twin=fresh_twin, repo=REPO, plan=select(only="cutover"), log=print, work=tmp_path / "work")
+    out = tmp_path / "summary.json"
+    summary = execute(story, steps=steps, summary_path=out)
+    assert removed
+    assert summary["orders_lost"] >= 1, summary
+    assert removed[0] in summary["detail"]["orders"]["lost_refs"]
+    assert summary["result"] == "failed"
+    assert json.loads(out.read_text(encoding="utf-8"))["result"] == "failed"
+
+
+def test_a_deploy_whose_hosts_never_get_healthy_rolls_back_and_fails_the_story(
+    fresh_twin: Twin, standin_jar: Path, tmp_path: Path
+) -> None:
+    def deploy_an_image_without_the_shop(story: Story) -> None:
+        # What a user does with a wrong image id: -e gearlift_ami_id=<an image that serves nothing>.
+        # A failing new host is given up after the grace period: short here, as in the lifecycle lane.
+        story.play(
+            "playbooks/deploy.yml",
+            gearlift_ami_id=story.twin.aws_env["GEARLIFT_AMI_ID"],
+            gearlift_health_check_grace_period=150,
+        )
+
+    steps = {**runner.STEPS, "deploy": deploy_an_image_without_the_shop}
+    story = Story(twin=fresh_twin, repo=REPO, plan=select(only="deploy"), log=print, work=tmp_path / "work")
+    summary = execute(story, steps=steps, summary_path=tmp_path / "summary.json")
+    deploy = next(p for p in summary["phases"] if p["name"] == "deploy")
+    assert deploy["status"] == "failed"
+    assert "olled back" in deploy["error"] or "rolled_back" in deploy["error"], deploy["error"]
+    assert summary["result"] == "failed"
