@@ -25,9 +25,11 @@ from gearlift.twin import podman
 from gearlift.twin.awsclients import Clients, paginate
 from gearlift.twin.dataplane import Round
 from gearlift.twin.errors import TwinError
-from gearlift.twin.netpolicy import Node, Plane, Policy, Topology, ruleset6
+from gearlift.twin.netpolicy import Node, Plane, Policy, Topology, VpnPath, ruleset6
 
 Log = Callable[[str], None]
+# An on-prem host's address at its site (what AWS sees through the VPN), set by gearlift.twin.onprem.
+ONPREM_ADDRESS_LABEL = "gearlift.onprem-address"
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,27 @@ class FirewallReconciler:
                 for e in endpoints
                 if e.get("VpcEndpointType") == "Interface" and e.get("State", "available").lower() == "available"
             ),
+            vpn_paths=self.vpn_paths(),
         )
+
+    def vpn_paths(self) -> tuple[VpnPath, ...]:
+        """Available Site-to-Site VPN connections with static routes, on gateways attached to VPCs."""
+        ec2 = self.clients("ec2")
+        gateways = {
+            g["VpnGatewayId"]: frozenset(
+                a["VpcId"] for a in g.get("VpcAttachments", []) if a.get("State") == "attached"
+            )
+            for g in ec2.describe_vpn_gateways()["VpnGateways"]
+            if g.get("State") == "available"
+        }
+        paths = []
+        for conn in ec2.describe_vpn_connections()["VpnConnections"]:
+            gateway = conn.get("VpnGatewayId", "")
+            if conn.get("State") != "available" or gateway not in gateways:
+                continue
+            cidrs = tuple(r["DestinationCidrBlock"] for r in conn.get("Routes", []) if r.get("State") == "available")
+            paths.append(VpnPath(gateway, gateways[gateway], cidrs))
+        return tuple(paths)
 
     def nodes(self, hosts: list[Running], topology: Topology) -> list[Node]:
         ec2 = self.clients("ec2")
@@ -161,7 +183,15 @@ class FirewallReconciler:
                     )
                 )
             elif host.kind == "onprem":
-                out.append(Node(key=f"onprem:{host.name}", kind="onprem", twin_ip=host.ip))
+                site = host.labels.get(ONPREM_ADDRESS_LABEL, "")
+                out.append(
+                    Node(
+                        key=f"onprem:{host.name}",
+                        kind="onprem",
+                        twin_ip=host.ip,
+                        addresses=(f"{site}/32",) if site else (),
+                    )
+                )
         for lb in paginate(self.clients("elbv2"), "describe_load_balancers", "LoadBalancers"):
             source = self.alb_sources.get(lb["LoadBalancerName"])
             if not source:
