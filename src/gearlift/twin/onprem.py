@@ -275,7 +275,7 @@ class OnPremEstate:
                 "ansible_host": container,
                 "ansible_python_interpreter": "/usr/bin/python3",
                 # The address AWS sees through the VPN (security group rules, routes).
-                "onprem_site_address": SITE_ADDRESSES[name],
+                "gearlift_onprem_address": SITE_ADDRESSES[name],
             }
 
         inventory = {
