@@ -138,11 +138,15 @@ class FirewallReconciler:
             paths.append(VpnPath(gateway, gateways[gateway], cidrs))
         return tuple(paths)
 
-    def nodes(self, hosts: list[Running], topology: Topology) -> list[Node]:
-        ec2 = self.clients("ec2")
-        instances = {
-            i["InstanceId"]: i for r in paginate(ec2, "describe_instances", "Reservations") for i in r["Instances"]
-        }
+    def nodes(
+        self, hosts: list[Running], topology: Topology, instances: dict[str, dict[str, Any]] | None = None
+    ) -> list[Node]:
+        """The twin's hosts as the network sees them; ``instances``: this round's DescribeInstances, if read."""
+        if instances is None:
+            ec2 = self.clients("ec2")
+            instances = {
+                i["InstanceId"]: i for r in paginate(ec2, "describe_instances", "Reservations") for i in r["Instances"]
+            }
         dbs = {
             d["DBInstanceIdentifier"]: d for d in paginate(self.clients("rds"), "describe_db_instances", "DBInstances")
         }
@@ -219,13 +223,13 @@ class FirewallReconciler:
         self._applied[container] = (pid, "sealed")
 
     def reconcile(self, round_: Round) -> None:
-        self.enforce()
+        self.enforce(round_.instances or None)
 
-    def enforce(self) -> dict[str, str]:
+    def enforce(self, instances: dict[str, dict[str, Any]] | None = None) -> dict[str, str]:
         """Bring every host's rules in line with the emulator; {container: ruleset} as applied."""
         hosts = running_hosts(self.label, self.network)
         topology = self.topology()
-        nodes = self.nodes(hosts, topology)
+        nodes = self.nodes(hosts, topology, instances)
         policy = Policy(nodes, topology, self.plane)
         by_ip = {n.twin_ip: n for n in nodes}
         applied: dict[str, str] = {}
