@@ -326,6 +326,37 @@ def test_vpn_connections_keep_their_options_and_static_routes(aws: Clients) -> N
     assert error_code(err.value) == "InvalidVpnConnectionID.NotFound"
 
 
+def test_instances_from_a_template_get_its_interfaces_groups(aws: Clients) -> None:
+    """AWS: the template's primary interface carries the groups (gearlift's launch template does)."""
+    ec2 = aws("ec2")
+    subnet = ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"][0]
+    group = ec2.create_security_group(GroupName="app", Description="app", VpcId=subnet["VpcId"])["GroupId"]
+    image = ec2.describe_images(Owners=[CANONICAL_OWNER])["Images"][0]["ImageId"]
+    ec2.create_launch_template(
+        LaunchTemplateName="nic-groups",
+        LaunchTemplateData={
+            "ImageId": image,
+            "InstanceType": "t3.micro",
+            "NetworkInterfaces": [{"DeviceIndex": 0, "Groups": [group], "AssociatePublicIpAddress": False}],
+        },
+    )
+    direct = ec2.run_instances(
+        MinCount=1, MaxCount=1, SubnetId=subnet["SubnetId"], LaunchTemplate={"LaunchTemplateName": "nic-groups"}
+    )["Instances"][0]
+    assert [g["GroupId"] for g in direct["SecurityGroups"]] == [group]
+    aws("autoscaling").create_auto_scaling_group(
+        AutoScalingGroupName="nic-groups",
+        LaunchTemplate={"LaunchTemplateName": "nic-groups", "Version": "$Latest"},
+        MinSize=1,
+        MaxSize=1,
+        DesiredCapacity=1,
+        VPCZoneIdentifier=subnet["SubnetId"],
+    )
+    iid = _instances(aws, "nic-groups")[0]["InstanceId"]
+    launched = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+    assert [g["GroupId"] for g in launched["SecurityGroups"]] == [group]
+
+
 # ----------------------------------------------------------- instance refresh
 
 

@@ -280,6 +280,45 @@ def _ec2_vpn_static_routes() -> None:
     setattr(responses.VPNConnections, "delete_vpn_connection_route", delete_route)  # noqa: B010
 
 
+def _ec2_launch_template_interface_groups() -> None:
+    """EC2: an instance launched from a template gets the groups of the template's primary interface.
+
+    RequestLaunchTemplateData may carry the security groups on the network interface
+    (NetworkInterfaces[DeviceIndex 0].Groups) instead of SecurityGroupIds; EC2 (and Auto Scaling,
+    which launches from the template) gives them to the instance. gearlift's launch template
+    does so (no public IP on the interface). moto reads only SecurityGroups / SecurityGroupIds,
+    so the fleet's instances had no group at all: on the strict twin nothing reached them.
+    """
+    from moto.ec2.models import instances, launch_templates
+
+    def interface_groups(data: dict[str, Any]) -> list[str]:
+        for nic in data.get("NetworkInterfaces") or []:
+            if int(nic.get("DeviceIndex", 0) or 0) == 0:
+                groups = nic.get("Groups") or []
+                return [g for g in groups if isinstance(g, str)]
+        return []
+
+    def security_groups(self: Any) -> list[str]:
+        data = self.data
+        return list(data.get("SecurityGroups") or data.get("SecurityGroupIds") or interface_groups(data))
+
+    run = instances.InstanceBackend.run_instances
+
+    def run_with_interface_groups(
+        self: Any, image_id: str, count: int, user_data: Any, security_group_names: list[str], **kwargs: Any
+    ) -> Any:
+        if kwargs.get("launch_template") and not security_group_names and not kwargs.get("security_group_ids"):
+            data = self._get_template_from_args(kwargs["launch_template"]).data
+            if not data.get("SecurityGroups") and not data.get("SecurityGroupIds"):
+                groups = interface_groups(data)
+                if groups:
+                    kwargs["security_group_ids"] = groups
+        return run(self, image_id, count, user_data, security_group_names, **kwargs)
+
+    setattr(launch_templates.LaunchTemplateVersion, "security_groups", property(security_groups))  # noqa: B010
+    setattr(instances.InstanceBackend, "run_instances", run_with_interface_groups)  # noqa: B010
+
+
 def apply() -> None:
     from gearlift.twin.emulator import lifecycle, refresh
 
@@ -293,3 +332,4 @@ def apply() -> None:
     _autoscaling_standby_rules()
     _ec2_default_vpc_and_groups()
     _ec2_vpn_static_routes()
+    _ec2_launch_template_interface_groups()
