@@ -218,6 +218,9 @@ DEFAULTS: dict[str, Any] = {
     "gearlift_nat_mode": "auto",
     "gearlift_interface_endpoints": [],
     "gearlift_flow_logs": True,
+    "gearlift_onprem_cidrs": [],
+    "gearlift_onprem_vpn_peer_ip": "",
+    "gearlift_onprem_bgp_asn": 65000,
     # edge
     "gearlift_alb_ingress_cidrs": ["0.0.0.0/0"],
     "gearlift_app_port": 80,
@@ -316,11 +319,14 @@ DEFAULTS: dict[str, Any] = {
 }
 
 #: Documented settings that have no default (undefined means "derive it").
-OPTIONAL = ("gearlift_trail_bucket",)
+OPTIONAL = ("gearlift_trail_bucket", "gearlift_onprem_address")
 
 #: gearlift_* names the playbooks define themselves (playbooks/vars/naming.yml, the role's own
 #: output); not inventory settings, so neither checked nor reported as unknown.
 INTERNAL = ("gearlift_derived", "gearlift_name", "gearlift_tags", "gearlift_log_group_prefix", "gearlift_key_arns")
+
+#: Not a VPN device's outside address (RFC 1918, loopback, link-local, "this network").
+_NOT_PUBLIC = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.0.0/16", "0.0.0.0/8")
 
 KNOWN = frozenset(DEFAULTS) | frozenset(REQUIRED) | frozenset(OPTIONAL)
 
@@ -764,6 +770,8 @@ class _Checker:
                     f"missing {', '.join(partial)}.",
                 )
 
+        self.check_onprem(vpc)
+
         if not self.flag("gearlift_flow_logs"):
             self._control_off(
                 production,
@@ -771,6 +779,36 @@ class _Checker:
                 "false turns off VPC flow logs (PCI DSS 10.2.1, Security Hub EC2.6).",
             )
         return vpc, [net for _, net, _ in chosen]
+
+    def check_onprem(self, vpc: ipaddress.IPv4Network | None) -> None:
+        """The site-to-site VPN: the site's networks, its VPN device, the ASN."""
+        nets = self.networks("gearlift_onprem_cidrs") or []
+        for net in nets:
+            if net.version != 4:
+                self.refuse("gearlift_onprem_cidrs", f"{net} is not IPv4 (the VPN's static routes are IPv4 here).")
+            elif net.prefixlen == 0:
+                self.refuse(
+                    "gearlift_onprem_cidrs", "0.0.0.0/0 would send all traffic (the internet too) to the site."
+                )
+            elif vpc is not None and net.overlaps(vpc):
+                self.refuse("gearlift_onprem_cidrs", f"{net} overlaps gearlift_vpc_cidr {vpc}: pick distinct ranges.")
+        peer = self.text("gearlift_onprem_vpn_peer_ip") or ""
+        if nets and not peer:
+            self.refuse(
+                "gearlift_onprem_vpn_peer_ip", "is required with gearlift_onprem_cidrs: the site VPN device."
+            )
+        elif peer:
+            try:
+                address = ipaddress.IPv4Address(peer)
+            except ValueError:
+                self.refuse("gearlift_onprem_vpn_peer_ip", f"'{peer}' is not an IPv4 address.")
+            else:
+                if any(address in ipaddress.IPv4Network(n) for n in _NOT_PUBLIC):
+                    self.refuse(
+                        "gearlift_onprem_vpn_peer_ip",
+                        f"{address} is not a public address: the customer gateway is the VPN device's outside address.",
+                    )
+        self.integer("gearlift_onprem_bgp_asn", 1, 4294967294)
 
     def _vpc(self) -> ipaddress.IPv4Network | None:
         text = self.text("gearlift_vpc_cidr")

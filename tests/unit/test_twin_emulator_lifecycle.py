@@ -300,6 +300,32 @@ def test_default_vpc_routes_to_the_internet_and_default_groups_admit_their_membe
     assert [r["IpRanges"] for r in group["IpPermissionsEgress"]] == [[{"CidrIp": "0.0.0.0/0"}]]
 
 
+def test_vpn_connections_keep_their_options_and_static_routes(aws: Clients) -> None:
+    """AWS: StaticRoutesOnly is kept, CreateVpnConnectionRoute / DeleteVpnConnectionRoute exist."""
+    ec2 = aws("ec2")
+    cgw = ec2.create_customer_gateway(Type="ipsec.1", PublicIp="198.51.100.10", BgpAsn=65000)["CustomerGateway"]
+    vgw = ec2.create_vpn_gateway(Type="ipsec.1")["VpnGateway"]["VpnGatewayId"]
+    conn = ec2.create_vpn_connection(
+        Type="ipsec.1",
+        CustomerGatewayId=cgw["CustomerGatewayId"],
+        VpnGatewayId=vgw,
+        Options={"StaticRoutesOnly": True},
+    )["VpnConnection"]
+    assert conn["Options"]["StaticRoutesOnly"] is True and conn.get("Routes", []) == []
+    ec2.create_vpn_connection_route(VpnConnectionId=conn["VpnConnectionId"], DestinationCidrBlock="192.168.50.0/24")
+    ec2.create_vpn_connection_route(VpnConnectionId=conn["VpnConnectionId"], DestinationCidrBlock="192.168.50.0/24")
+    described = ec2.describe_vpn_connections(VpnConnectionIds=[conn["VpnConnectionId"]])["VpnConnections"][0]
+    assert described["Routes"] == [
+        {"DestinationCidrBlock": "192.168.50.0/24", "Source": "Static", "State": "available"}
+    ]
+    ec2.delete_vpn_connection_route(VpnConnectionId=conn["VpnConnectionId"], DestinationCidrBlock="192.168.50.0/24")
+    described = ec2.describe_vpn_connections(VpnConnectionIds=[conn["VpnConnectionId"]])["VpnConnections"][0]
+    assert described.get("Routes", []) == []
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        ec2.create_vpn_connection_route(VpnConnectionId="vpn-00000000", DestinationCidrBlock="10.0.0.0/8")
+    assert error_code(err.value) == "InvalidVpnConnectionID.NotFound"
+
+
 def test_instances_from_a_template_get_its_interfaces_groups(aws: Clients) -> None:
     """AWS: the template's primary interface carries the groups (gearlift's launch template does)."""
     ec2 = aws("ec2")

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from gearlift.twin.netpolicy import Match, Node, Plane, Policy, Topology, permission_match
+from gearlift.twin.netpolicy import Match, Node, Plane, Policy, Topology, VpnPath, permission_match
 
 PLANE = Plane(gateway="10.89.90.1", twin_subnet="10.89.90.0/24", api_port=45123)
 VPC = "vpc-1"
@@ -79,7 +79,7 @@ ALB = Node("alb:shop", "alb", "10.89.90.254", VPC, ("subnet-pub",), ("10.40.0.0/
 APP1 = Node("i-app1", "ec2", "10.89.90.10", VPC, ("subnet-app-a",), ("10.40.10.5/32",), ("sg-app",))
 APP2 = Node("i-app2", "ec2", "10.89.90.11", VPC, ("subnet-app-b",), ("10.40.11.5/32",), ("sg-app",))
 DB = Node("rds:shop", "rds", "10.89.90.20", VPC, ("subnet-db",), ("10.40.20.0/24",), ("sg-db",))
-ONPREM = Node("onprem:db", "onprem", "10.89.90.30")
+ONPREM = Node("onprem:db", "onprem", "10.89.90.30", addresses=("192.168.50.10/32",))
 NODES = [ALB, APP1, APP2, DB, ONPREM]
 
 
@@ -249,3 +249,43 @@ def test_cidr_rules_match_the_hosts_aws_addresses_not_the_twins() -> None:
 )
 def test_permissions_translate_to_matches(perm: dict[str, Any], expected: Match | None) -> None:
     assert permission_match(perm) == expected
+
+
+def _hybrid(*, route: bool = True, vpn: bool = True, attached: bool = True) -> Topology:
+    """The DB tier's path to the on-prem source: a VGW route, a VPN carrying the site, the move's rules."""
+    topo = topology(db_egress=[_tcp(3306, cidr="192.168.50.10/32")])
+    topo.security_groups["sg-db"]["IpPermissions"].append(_tcp(3306, cidr="192.168.50.0/24"))
+    if route:
+        topo.route_tables[3]["Routes"].append({"DestinationCidrBlock": "192.168.50.0/24", "GatewayId": "vgw-1"})
+    if vpn:
+        topo.vpn_paths = (VpnPath("vgw-1", frozenset({VPC} if attached else set()), ("192.168.50.0/24",)),)
+    return topo
+
+
+def test_the_db_reaches_the_on_prem_source_only_through_a_provisioned_vpn_path() -> None:
+    policy = Policy(NODES, _hybrid(), PLANE)
+    assert connects(policy, DB, ONPREM, 3306), "replication from the source over the VPN"
+    assert connects(policy, ONPREM, DB, 3306), "the copy and the on-prem apps over the VPN"
+    assert not connects(policy, DB, ONPREM, 22), "only what the move opened"
+    assert not connects(policy, APP1, ONPREM, 3306), "the app subnets have no route to the site"
+    for missing in ({"route": False}, {"vpn": False}, {"attached": False}):
+        cut = Policy(NODES, _hybrid(**missing), PLANE)
+        assert not connects(cut, DB, ONPREM, 3306), missing
+        assert not connects(cut, ONPREM, DB, 3306), missing
+
+
+def test_without_the_moves_rules_the_vpn_alone_opens_nothing() -> None:
+    topo = _hybrid()
+    topo.security_groups["sg-db"]["IpPermissionsEgress"] = []
+    topo.security_groups["sg-db"]["IpPermissions"] = [_tcp(3306, group="sg-app")]
+    policy = Policy(NODES, topo, PLANE)
+    assert not connects(policy, DB, ONPREM, 3306)
+    assert not connects(policy, ONPREM, DB, 3306)
+
+
+def test_an_open_ingress_rule_does_not_admit_the_site_without_a_path() -> None:
+    topo = topology()
+    topo.security_groups["sg-app"]["IpPermissions"].append(_tcp(80, cidr="0.0.0.0/0"))
+    policy = Policy(NODES, topo, PLANE)
+    assert _rules(policy, APP1).verdict("INPUT", src=ONPREM.twin_ip, dst=APP1.twin_ip, proto="tcp", port=80) == "DROP"
+    assert _rules(policy, APP1).verdict("INPUT", src=APP2.twin_ip, dst=APP1.twin_ip, proto="tcp", port=80) == "ACCEPT"

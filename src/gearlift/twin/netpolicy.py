@@ -25,11 +25,18 @@ gearlift.twin.dataplane.network. The rules follow the EC2 and VPC user guides:
   internet, or when the VPC has an interface endpoint (which the twin does not
   distinguish by service).
 
+- The on-premises estate is outside every VPC, at its site addresses: a VPC
+  host and an on-prem host reach each other only when the VPC host's route
+  table sends the on-prem address to a virtual private gateway attached to its
+  VPC, and an available Site-to-Site VPN connection on that gateway carries a
+  static route covering the address; the VPC host's security groups then
+  decide with the on-prem address as the peer (the on-prem side's own
+  firewall is the customer's and admits what the VPN delivers).
+
 Approximations, each in docs/twin-fidelity.md: the controller (the gateway
 address: Session Manager port forwarding, the operator) reaches every host;
-traffic between the VPC and the on-prem estate is open both ways (the
-Site-to-Site VPN path is not modelled yet); prefix lists and NACLs are not
-evaluated; a load balancer's own egress is not filtered.
+prefix lists and NACLs are not evaluated; BGP-routed VPN connections and
+transit gateways carry nothing; a load balancer's own egress is not filtered.
 """
 
 from __future__ import annotations
@@ -81,6 +88,24 @@ class Topology:
     route_tables: list[dict[str, Any]] = field(default_factory=list)
     vpcs: dict[str, dict[str, Any]] = field(default_factory=dict)
     interface_endpoint_vpcs: frozenset[str] = frozenset()
+    vpn_paths: tuple[VpnPath, ...] = ()
+
+
+@dataclass(frozen=True)
+class VpnPath:
+    """What one available Site-to-Site VPN connection carries: its gateway, the VPCs the gateway
+    is attached to, and the on-premises networks of its static routes."""
+
+    gateway_id: str
+    vpc_ids: frozenset[str]
+    cidrs: tuple[str, ...]
+
+    def carries(self, vpc_id: str, gateway_id: str, destination: Net) -> bool:
+        return (
+            gateway_id == self.gateway_id
+            and vpc_id in self.vpc_ids
+            and any(destination.subnet_of(_net(c)) for c in self.cidrs)
+        )
 
 
 @dataclass(frozen=True)
@@ -225,10 +250,22 @@ class Policy:
                 if match is not None:
                     yield match, perm
 
+    def onprem_path(self, vpc_node: Node, onprem: Node) -> bool:
+        """A route to the on-prem address through an attached VGW whose VPN connection carries it."""
+        for net in onprem.networks():
+            target = self.route_target(vpc_node, net)
+            if target and any(p.carries(vpc_node.vpc_id, target, net) for p in self.topology.vpn_paths):
+                return True
+        return False
+
     def reachable(self, source: Node, destination: Node) -> bool:
         """Is there a route from ``source`` to ``destination`` (either may be outside a VPC)?"""
-        if source.kind == "onprem" or destination.kind == "onprem":
-            return True  # the VPN path is not modelled yet: open (docs/twin-fidelity.md)
+        if source.kind == "onprem" and destination.kind == "onprem":
+            return True  # the site's own network
+        if destination.kind == "onprem":
+            return self.onprem_path(source, destination)
+        if source.kind == "onprem":
+            return self.onprem_path(destination, source)
         if source.vpc_id and source.vpc_id == destination.vpc_id:
             return True  # the implicit local route
         return any(
@@ -282,9 +319,12 @@ class Policy:
     def _ingress(self, node: Node) -> list[str]:
         if node.kind == "onprem":
             return ["-A GL_IN -j ACCEPT"]  # the customer's own network: not AWS's to filter
-        out = []
-        for onprem in (n for n in self.nodes if n.kind == "onprem"):
-            out.append(f"-A GL_IN -s {onprem.twin_ip}/32 -j ACCEPT")
+        # Without a VPN path the on-prem estate cannot reach the VPC, even where a group allows 0.0.0.0/0.
+        out = [
+            f"-A GL_IN -s {o.twin_ip}/32 -j DROP"
+            for o in self.nodes
+            if o.kind == "onprem" and not self.reachable(o, node)
+        ]
         for match, perm in self._permissions(node, "in"):
             peers, outside = self.peers_for(node, perm)
             if ANYWHERE in outside:
@@ -299,8 +339,6 @@ class Policy:
         if node.kind == "onprem":
             return ["-A GL_OUT -j ACCEPT", "-A GL_INTERNET -j ACCEPT"]
         out = []
-        for onprem in (n for n in self.nodes if n.kind == "onprem"):
-            out.append(f"-A GL_OUT -d {onprem.twin_ip}/32 -j ACCEPT")
         internet = self.internet_route(node)
         for match, perm in self._permissions(node, "out"):
             peers, outside = self.peers_for(node, perm)

@@ -24,6 +24,7 @@ from pathlib import Path
 import yaml
 
 from gearlift.twin import podman
+from gearlift.twin.dataplane.network import ONPREM_ADDRESS_LABEL
 from gearlift.twin.errors import TwinError
 from gearlift.twin.netutil import free_port, http_get
 
@@ -33,6 +34,11 @@ APP_ENV_FILE = "/etc/shop/db.env"
 APP_SERVICE = "shop.service"
 APP_JAR = "/opt/shop/shop.jar"
 DB_NAME = "shop"
+# The site's own network, as AWS sees it through the Site-to-Site VPN (the rehearsal inventory's
+# gearlift_onprem_cidrs); each host's address there. On the twin the hosts share the twin network
+# and the firewall tells them apart by these addresses (gearlift.twin.netpolicy).
+SITE_CIDR = "192.168.50.0/24"
+SITE_ADDRESSES = {ONPREM_DB_HOST: "192.168.50.10", ONPREM_APP_HOST: "192.168.50.20"}
 APP_USER = "shopapp"
 
 ONPREM_CNF = """[mysqld]
@@ -177,6 +183,8 @@ class OnPremEstate:
             self.label,
             "--label",
             "gearlift.kind=onprem",
+            "--label",
+            f"{ONPREM_ADDRESS_LABEL}={SITE_ADDRESSES[hostname]}",
             *podman.RUN_FIX_ARGS,
             "--systemd",
             "always",
@@ -261,11 +269,13 @@ class OnPremEstate:
         raise TwinError(f"the on-prem shop did not become ready in {timeout:.0f} s ({last}):\n{journal}")
 
     def write_inventory(self) -> None:
-        def host(container: str) -> dict[str, str]:
+        def host(container: str, name: str) -> dict[str, str]:
             return {
                 "ansible_connection": "gearlift.platform.podman",
                 "ansible_host": container,
                 "ansible_python_interpreter": "/usr/bin/python3",
+                # The address AWS sees through the VPN (security group rules, routes).
+                "gearlift_onprem_address": SITE_ADDRESSES[name],
             }
 
         inventory = {
@@ -273,9 +283,11 @@ class OnPremEstate:
                 "children": {
                     "onprem": {
                         "children": {
-                            "onprem_db": {"hosts": {ONPREM_DB_HOST: host(self.db_container)}},
+                            "onprem_db": {"hosts": {ONPREM_DB_HOST: host(self.db_container, ONPREM_DB_HOST)}},
                             "onprem_app": {
-                                "hosts": {ONPREM_APP_HOST: host(self.app_container)} if self.with_app else {}
+                                "hosts": {ONPREM_APP_HOST: host(self.app_container, ONPREM_APP_HOST)}
+                                if self.with_app
+                                else {}
                             },
                         }
                     },

@@ -220,6 +220,39 @@ def test_preflight_refuses_bad_ground_before_any_change(rig, case, setup, undo, 
     assert rig.target_sql("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'shop'").strip() == "0"
 
 
+def _rds_reaches_source(rig: Rig) -> bool:
+    """A TCP connection from inside the RDS stand-in to the source's MySQL port (replication's path)."""
+    ip = podman.container_ip(rig.onprem.db_container, rig.twin.layout.network)
+    probe = f"import socket,sys; s=socket.socket(); s.settimeout(3); sys.exit(s.connect_ex(('{ip}', 3306)))"
+    return podman.exec_(rig.rds_container, "python3", "-c", probe, check=False, timeout=30).returncode == 0
+
+
+def test_the_db_reaches_the_source_only_through_the_vpn_path(rig):
+    """Strict twin: without the VPN's static route to the site, RDS cannot reach the source, and the
+    move stops before anything changes, naming the missing piece; with it, the path is back."""
+    rig.migrate(tags="preflight")  # opens the move's path (its security group on the DB instance)
+    rig.twin.reconcile_once()
+    assert _rds_reaches_source(rig), "VPN path and the move's egress provisioned: replication can connect"
+    ec2 = rig.twin.clients("ec2")
+    vpn = next(c for c in ec2.describe_vpn_connections()["VpnConnections"] if c["State"] == "available")
+    route = vpn["Routes"][0]["DestinationCidrBlock"]
+    ec2.delete_vpn_connection_route(VpnConnectionId=vpn["VpnConnectionId"], DestinationCidrBlock=route)
+    try:
+        rig.twin.reconcile_once()
+        assert not _rds_reaches_source(rig), "no VPN route to the site: no path"
+        before = rig.source_sql("SELECT COUNT(*) FROM shop.orders").strip()
+        result = rig.migrate(expect_ok=False)
+        assert not result.ok
+        assert any("no network path from RDS to the source" in f and "carries" in f for f in result.failures), (
+            result.failures
+        )
+        assert rig.source_sql("SELECT COUNT(*) FROM shop.orders").strip() == before
+    finally:
+        ec2.create_vpn_connection_route(VpnConnectionId=vpn["VpnConnectionId"], DestinationCidrBlock=route)
+    rig.twin.reconcile_once()
+    assert _rds_reaches_source(rig)
+
+
 def test_preflight_refuses_a_target_that_holds_other_data(rig):
     rig.target_sql("CREATE TABLE shop.leftover (id INT PRIMARY KEY)")
     try:

@@ -25,9 +25,11 @@ from gearlift.twin import podman
 from gearlift.twin.awsclients import Clients, paginate
 from gearlift.twin.dataplane import Round
 from gearlift.twin.errors import TwinError
-from gearlift.twin.netpolicy import Node, Plane, Policy, Topology, ruleset6
+from gearlift.twin.netpolicy import Node, Plane, Policy, Topology, VpnPath, ruleset6
 
 Log = Callable[[str], None]
+# An on-prem host's address at its site (what AWS sees through the VPN), set by gearlift.twin.onprem.
+ONPREM_ADDRESS_LABEL = "gearlift.onprem-address"
 
 
 @dataclass(frozen=True)
@@ -114,13 +116,37 @@ class FirewallReconciler:
                 for e in endpoints
                 if e.get("VpcEndpointType") == "Interface" and e.get("State", "available").lower() == "available"
             ),
+            vpn_paths=self.vpn_paths(),
         )
 
-    def nodes(self, hosts: list[Running], topology: Topology) -> list[Node]:
+    def vpn_paths(self) -> tuple[VpnPath, ...]:
+        """Available Site-to-Site VPN connections with static routes, on gateways attached to VPCs."""
         ec2 = self.clients("ec2")
-        instances = {
-            i["InstanceId"]: i for r in paginate(ec2, "describe_instances", "Reservations") for i in r["Instances"]
+        gateways = {
+            g["VpnGatewayId"]: frozenset(
+                a["VpcId"] for a in g.get("VpcAttachments", []) if a.get("State") == "attached"
+            )
+            for g in ec2.describe_vpn_gateways()["VpnGateways"]
+            if g.get("State") == "available"
         }
+        paths = []
+        for conn in ec2.describe_vpn_connections()["VpnConnections"]:
+            gateway = conn.get("VpnGatewayId", "")
+            if conn.get("State") != "available" or gateway not in gateways:
+                continue
+            cidrs = tuple(r["DestinationCidrBlock"] for r in conn.get("Routes", []) if r.get("State") == "available")
+            paths.append(VpnPath(gateway, gateways[gateway], cidrs))
+        return tuple(paths)
+
+    def nodes(
+        self, hosts: list[Running], topology: Topology, instances: dict[str, dict[str, Any]] | None = None
+    ) -> list[Node]:
+        """The twin's hosts as the network sees them; ``instances``: this round's DescribeInstances, if read."""
+        if instances is None:
+            ec2 = self.clients("ec2")
+            instances = {
+                i["InstanceId"]: i for r in paginate(ec2, "describe_instances", "Reservations") for i in r["Instances"]
+            }
         dbs = {
             d["DBInstanceIdentifier"]: d for d in paginate(self.clients("rds"), "describe_db_instances", "DBInstances")
         }
@@ -161,7 +187,15 @@ class FirewallReconciler:
                     )
                 )
             elif host.kind == "onprem":
-                out.append(Node(key=f"onprem:{host.name}", kind="onprem", twin_ip=host.ip))
+                site = host.labels.get(ONPREM_ADDRESS_LABEL, "")
+                out.append(
+                    Node(
+                        key=f"onprem:{host.name}",
+                        kind="onprem",
+                        twin_ip=host.ip,
+                        addresses=(f"{site}/32",) if site else (),
+                    )
+                )
         for lb in paginate(self.clients("elbv2"), "describe_load_balancers", "LoadBalancers"):
             source = self.alb_sources.get(lb["LoadBalancerName"])
             if not source:
@@ -189,13 +223,13 @@ class FirewallReconciler:
         self._applied[container] = (pid, "sealed")
 
     def reconcile(self, round_: Round) -> None:
-        self.enforce()
+        self.enforce(round_.instances or None)
 
-    def enforce(self) -> dict[str, str]:
+    def enforce(self, instances: dict[str, dict[str, Any]] | None = None) -> dict[str, str]:
         """Bring every host's rules in line with the emulator; {container: ruleset} as applied."""
         hosts = running_hosts(self.label, self.network)
         topology = self.topology()
-        nodes = self.nodes(hosts, topology)
+        nodes = self.nodes(hosts, topology, instances)
         policy = Policy(nodes, topology, self.plane)
         by_ip = {n.twin_ip: n for n in nodes}
         applied: dict[str, str] = {}

@@ -219,6 +219,67 @@ def _ec2_default_vpc_and_groups() -> None:
     setattr(vpcs.VPCBackend, "create_vpc", vpc_with_default_group_as_aws)  # noqa: B010
 
 
+def _ec2_vpn_static_routes() -> None:
+    """EC2: Site-to-Site VPN connections keep their options and static routes, as on AWS.
+
+    CreateVpnConnection takes Options (StaticRoutesOnly, LocalIpv4NetworkCidr, ...) and
+    DescribeVpnConnections answers with them and with the connection's Routes;
+    CreateVpnConnectionRoute / DeleteVpnConnectionRoute add and remove static routes (EC2 API
+    Reference). moto drops the options and has neither route action, so amazon.aws.ec2_vpc_vpn
+    (static_only, routes) fails, and the twin could not tell which on-premises networks a
+    connection carries.
+    """
+    from moto.core.responses import EmptyResult
+    from moto.ec2.exceptions import InvalidVpnConnectionIdError
+    from moto.ec2.models import vpn_connections
+    from moto.ec2.responses import vpn_connections as responses
+
+    init = vpn_connections.VPNConnection.__init__
+
+    def init_with_routes(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        self.options = {"StaticRoutesOnly": False}
+        self.routes = []
+
+    create = responses.VPNConnections.create_vpn_connection
+
+    def create_with_options(self: Any) -> Any:
+        result = create(self)
+        options = self._get_param("Options", {}) or {}
+        answer: Any = result.result
+        connection = answer["VpnConnection"]
+        connection.options = {"StaticRoutesOnly": bool(options.get("StaticRoutesOnly", False))}
+        for key in ("LocalIpv4NetworkCidr", "RemoteIpv4NetworkCidr", "TunnelInsideIpVersion"):
+            if options.get(key):
+                connection.options[key] = options[key]
+        return result
+
+    def _connection(self: Any) -> Any:
+        conn_id = self._get_param("VpnConnectionId")
+        connection = self.ec2_backend.vpn_connections.get(conn_id)
+        if connection is None or connection.state == "deleted":
+            raise InvalidVpnConnectionIdError(conn_id)
+        return connection
+
+    def create_route(self: Any) -> Any:
+        connection = _connection(self)
+        cidr = self._get_param("DestinationCidrBlock")
+        if not any(r["DestinationCidrBlock"] == cidr for r in connection.routes):
+            connection.routes.append({"DestinationCidrBlock": cidr, "Source": "Static", "State": "available"})
+        return EmptyResult()
+
+    def delete_route(self: Any) -> Any:
+        connection = _connection(self)
+        cidr = self._get_param("DestinationCidrBlock")
+        connection.routes = [r for r in connection.routes if r["DestinationCidrBlock"] != cidr]
+        return EmptyResult()
+
+    setattr(vpn_connections.VPNConnection, "__init__", init_with_routes)  # noqa: B010
+    setattr(responses.VPNConnections, "create_vpn_connection", create_with_options)  # noqa: B010
+    setattr(responses.VPNConnections, "create_vpn_connection_route", create_route)  # noqa: B010
+    setattr(responses.VPNConnections, "delete_vpn_connection_route", delete_route)  # noqa: B010
+
+
 def _ec2_launch_template_interface_groups() -> None:
     """EC2: an instance launched from a template gets the groups of the template's primary interface.
 
@@ -270,4 +331,5 @@ def apply() -> None:
     _backup_vault_not_found()
     _autoscaling_standby_rules()
     _ec2_default_vpc_and_groups()
+    _ec2_vpn_static_routes()
     _ec2_launch_template_interface_groups()
