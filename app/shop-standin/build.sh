@@ -1,14 +1,33 @@
 #!/usr/bin/env bash
-# Build app/shop-standin/build/shop-standin.jar with plain javac + jar (no Maven/Gradle).
+# Build app/shop-standin/build/shop-standin.jar (and build/shop-standin.war) with plain javac + jar
+# (no Maven/Gradle).
 # The jar's manifest points (Class-Path) at Debian's MariaDB Connector/J, so `java -jar` works
-# on any host with the libmariadb-java package installed. Re-running is safe: the build is
-# reproducible (fixed entry timestamps), so the same sources give the same sha256.
+# on any host with the libmariadb-java package installed. The WAR (Jakarta Servlet 5+, Tomcat 10)
+# holds the same classes plus the servlet front end (src-servlet/) and a copy of the connector in
+# WEB-INF/lib; it is built when a Jakarta Servlet API jar is found (Debian: libtomcat10-java or
+# tomcat10), see SHOP_BUILD_WAR. Re-running is safe: the build is reproducible (fixed entry
+# timestamps), so the same sources give the same sha256.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 src="${here}/src"
+src_servlet="${here}/src-servlet"
+webapp="${here}/webapp"
 out="${here}/build"
 jar_path="${out}/shop-standin.jar"
+war_path="${out}/shop-standin.war"
+# auto: build the WAR when a servlet API jar is found; yes: fail without one; no: jar only.
+build_war="${SHOP_BUILD_WAR:-auto}"
+# The Jakarta Servlet API to compile the servlet front end against (compile time only; the
+# container provides it at run time).
+servlet_api=""
+for candidate in "${SHOP_SERVLET_API_JAR:-}" /usr/share/java/tomcat10-servlet-api.jar \
+  /usr/share/tomcat10/lib/servlet-api.jar; do
+  if [[ -n "${candidate}" && -r "${candidate}" ]]; then
+    servlet_api="${candidate}"
+    break
+  fi
+done
 # Debian's libmariadb-java installs the unversioned name as the real file; keep the manifest on
 # it so a package update does not break the Class-Path.
 connector="${SHOP_CONNECTOR_JAR:-/usr/share/java/mariadb-java-client.jar}"
@@ -28,6 +47,16 @@ command -v javac >/dev/null 2>&1 || die "javac not found; install a JDK 17 (Debi
 command -v jar >/dev/null 2>&1 || die "jar not found; install a JDK 17 (Debian: openjdk-17-jdk-headless)"
 command -v sha256sum >/dev/null 2>&1 || die "sha256sum not found (coreutils)"
 [[ -r "${connector}" ]] || die "MariaDB Connector/J not found at ${connector}; install libmariadb-java"
+case "${build_war}" in
+  auto | yes | no) ;;
+  *) die "SHOP_BUILD_WAR must be auto, yes or no (got: ${build_war})" ;;
+esac
+if [[ -n "${SHOP_SERVLET_API_JAR:-}" && "${servlet_api}" != "${SHOP_SERVLET_API_JAR}" ]]; then
+  die "SHOP_SERVLET_API_JAR=${SHOP_SERVLET_API_JAR} is not readable"
+fi
+if [[ "${build_war}" == yes && -z "${servlet_api}" ]]; then
+  die "SHOP_BUILD_WAR=yes but no Jakarta Servlet API jar found; install libtomcat10-java (or tomcat10) or set SHOP_SERVLET_API_JAR"
+fi
 case "${connector}" in
   /*) ;;
   *) die "SHOP_CONNECTOR_JAR must be an absolute path (it goes into the manifest Class-Path)" ;;
@@ -57,8 +86,32 @@ jar --create --file "${work}/shop-standin.jar" --manifest "${work}/MANIFEST.MF" 
   --date "${jar_date}" -C "${work}/classes" .
 mv -f "${work}/shop-standin.jar" "${jar_path}"
 
+if [[ "${build_war}" != no && -n "${servlet_api}" ]]; then
+  mkdir -p "${work}/war/WEB-INF/classes" "${work}/war/WEB-INF/lib" "${work}/war/META-INF"
+  mapfile -t servlet_sources < <(find "${src_servlet}" -name '*.java' -type f | LC_ALL=C sort)
+  [[ ${#servlet_sources[@]} -gt 0 ]] || die "no Java sources under ${src_servlet}"
+  cp -R "${work}/classes/." "${work}/war/WEB-INF/classes/"
+  javac --release 17 -encoding UTF-8 -Xlint:all -Werror -cp "${work}/classes:${servlet_api}" \
+    -d "${work}/war/WEB-INF/classes" "${servlet_sources[@]}"
+  cp "${webapp}/WEB-INF/web.xml" "${work}/war/WEB-INF/web.xml"
+  cp "${webapp}/META-INF/context.xml" "${work}/war/META-INF/context.xml"
+  # The web application brings its own driver (Tomcat's class path has none).
+  cp "$(readlink -f "${connector}")" "${work}/war/WEB-INF/lib/mariadb-java-client.jar"
+  printf 'Implementation-Title: gearlift shop-standin (war)\n' >"${work}/WAR-MANIFEST.MF"
+  jar --create --file "${work}/shop-standin.war" --manifest "${work}/WAR-MANIFEST.MF" \
+    --date "${jar_date}" -C "${work}/war" .
+  mv -f "${work}/shop-standin.war" "${war_path}"
+  war_line="war: ${war_path}"$'\n'"war_sha256: $(sha256sum "${war_path}" | cut -d' ' -f1)"$'\n'"servlet_api: ${servlet_api}"
+elif [[ "${build_war}" == no ]]; then
+  war_line="war: skipped (SHOP_BUILD_WAR=no)"
+else
+  rm -f "${war_path}"
+  war_line="war: skipped (no Jakarta Servlet API jar: install libtomcat10-java or tomcat10, or set SHOP_SERVLET_API_JAR)"
+fi
+
 connector_version="$(unzip -p "${connector}" META-INF/MANIFEST.MF 2>/dev/null \
   | sed -n 's/^Bundle-Version: *\([^[:space:]]*\).*/\1/p' | head -n1 || true)"
 echo "jar: ${jar_path}"
 echo "sha256: $(sha256sum "${jar_path}" | cut -d' ' -f1)"
 echo "connector: ${connector} (Connector/J ${connector_version:-unknown version})"
+echo "${war_line}"

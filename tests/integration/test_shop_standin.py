@@ -3,27 +3,37 @@
 Builds the jar with build.sh, starts a throwaway MariaDB server from the Debian packages
 (real users and passwords, TLS with a throwaway CA when openssl is present, loopback only),
 applies schema.sql, runs `java -jar` against it (DB_TLS=disabled by default) and checks the
-HTTP behaviour, the env-file reload, the DB_TLS modes, read-only handling and log hygiene.
+HTTP behaviour, the env-file reload, the DB_TLS modes, read-only handling and log hygiene; the
+cart in the HTTP session, checkout, and design uploads (multipart, atomic writes, types, limits,
+path traversal). When Debian's Tomcat 10 (tomcat10) is installed, the WAR is deployed into a
+throw-away Tomcat (CATALINA_BASE in a temporary directory, the role's server.xml, loopback, a free
+port) and passes the same cart and upload checks.
 Everything started here is stopped and removed in fixture teardown.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from http.client import HTTPConnection
 from pathlib import Path
+from typing import Any
 
+import jinja2
 import pytest
 
 from .mariadb_server import (
@@ -45,6 +55,9 @@ CONNECTOR_JAR = "/usr/share/java/mariadb-java-client.jar"
 DB_NAME = "shop"
 DB_USER = "shopapp"
 DB_TLS_USER = "shoptls"  # created with REQUIRE SSL
+UPLOAD_MAX = 4 * 1024 * 1024  # SHOP_UPLOAD_MAX_BYTES of the apps under test
+TOMCAT_HOME = Path("/usr/share/tomcat10")
+SERVER_XML_TEMPLATE = REPO / "roles" / "java_app" / "templates" / "tomcat-server.xml.j2"
 
 
 JAVAC = which("javac")
@@ -183,7 +196,14 @@ def app(jar: Path, mariadb: MariaDB, workdir: Path) -> Iterator[ShopApp]:
     write_env(env_file, mariadb, mariadb.password)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "APP_", "SHOP_", "JAVA_TOOL", "JDK_JAVA"))}
-    env |= {"SHOP_ENV_FILE": str(env_file), "APP_PORT": str(port), "APP_BIND": LOOPBACK}
+    env |= {
+        "SHOP_ENV_FILE": str(env_file),
+        "APP_PORT": str(port),
+        "APP_BIND": LOOPBACK,
+        "SHOP_UPLOAD_DIR": str(workdir / "designs"),
+        "SHOP_UPLOAD_MAX_BYTES": str(UPLOAD_MAX),
+        "SHOP_SESSION_TIMEOUT": "600",
+    }
     out_path, err_path = workdir / "app.out", workdir / "app.err"
     with out_path.open("wb") as out, err_path.open("wb") as err:
         proc = subprocess.Popen(
@@ -231,7 +251,10 @@ def test_build_is_idempotent_and_manifest_points_at_debian_connector(jar: Path) 
 def test_health_is_shallow_and_reports_db(app: ShopApp) -> None:
     r = http(app.port, "GET", "/health")
     assert r.status == 200
+    assert isinstance(r.body, dict)
+    sessions = r.body.pop("sessions")
     assert r.body == {"status": "ok", "host": socket.gethostname(), "db": "ok"}
+    assert isinstance(sessions, int) and sessions >= 0
 
 
 def test_ready(app: ShopApp) -> None:
@@ -430,6 +453,633 @@ def test_logs_have_request_lines_and_never_the_password(app: ShopApp, mariadb: M
     assert mariadb.password not in logs
     secret_part = mariadb.password.removeprefix("gl#").removesuffix("$")
     assert secret_part not in logs
+
+
+# --------------------------------------------------------------------------- cart, checkout, designs
+# The same checks run against the jar (the `app` fixture) and the WAR under Tomcat (`test_war_*`).
+
+
+@dataclass
+class Raw:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
+
+    def cookies(self) -> list[str]:
+        return [v for k, v in self.headers if k.lower() == "set-cookie"]
+
+    def json(self) -> dict[str, Any]:
+        ctype = self.header("content-type") or ""
+        assert ctype.startswith("application/json"), (self.status, ctype, self.body[:200])
+        value = json.loads(self.body)
+        assert isinstance(value, dict)
+        return value
+
+
+def raw(
+    port: int,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 30.0,
+) -> Raw:
+    """One request with the path sent exactly as given (no client-side normalisation)."""
+    conn = HTTPConnection(LOOPBACK, port, timeout=timeout)
+    try:
+        conn.putrequest(method, path, skip_accept_encoding=True)
+        for k, v in (headers or {}).items():
+            conn.putheader(k, v)
+        if body is not None:
+            conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body)
+        resp = conn.getresponse()
+        return Raw(resp.status, resp.getheaders(), resp.read())
+    finally:
+        conn.close()
+
+
+def multipart(parts: list[tuple[str, str | None, str | None, bytes]]) -> tuple[bytes, str]:
+    """(name, filename, content type, data) parts → (body, Content-Type header)."""
+    boundary = "gl-" + secrets.token_hex(12)
+    out = bytearray(b"preamble is ignored\r\n")
+    for name, filename, ctype, data in parts:
+        out += f"--{boundary}\r\n".encode()
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename is not None else "")
+        out += f"Content-Disposition: {disposition}\r\n".encode()
+        if ctype is not None:
+            out += f"Content-Type: {ctype}\r\n".encode()
+        out += b"\r\n" + data + b"\r\n"
+    out += f"--{boundary}--\r\n".encode()
+    return bytes(out), f"multipart/form-data; boundary={boundary}"
+
+
+def png(size: int) -> bytes:
+    head = b"\x89PNG\r\n\x1a\n"
+    # Random bytes, with CR/LF and '--' sequences, so boundary-like data crosses buffer edges.
+    filler = secrets.token_bytes(max(size - len(head), 0)).replace(b"Q", b"\r\n--")
+    return (head + filler)[:size]
+
+
+SVG = (
+    b'<?xml version="1.0"?>\n'
+    b'<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"><rect width="4" height="4"/></svg>\n'
+)
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + secrets.token_bytes(2000) + b"\xff\xd9"
+PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+@dataclass
+class Target:
+    """A running shop (jar or WAR) and where it stores designs."""
+
+    port: int
+    upload_dir: Path
+    workdir: Path
+    uploaded: list[str] = field(default_factory=list)
+
+    def upload(self, data: bytes, ctype: str, filename: str = "design", name: str = "file") -> Raw:
+        body, header = multipart([("note", None, None, b"front print"), (name, filename, ctype, data)])
+        return raw(self.port, "POST", "/designs", body, {"Content-Type": header})
+
+    def sessions(self) -> int:
+        value = raw(self.port, "GET", "/health").json()["sessions"]
+        assert isinstance(value, int)
+        return value
+
+    def leftovers(self) -> list[str]:
+        return sorted(p.name for p in self.upload_dir.iterdir() if p.name.startswith("."))
+
+
+def session_cookie(reply: Raw) -> str:
+    cookies = [c for c in reply.cookies() if c.startswith("JSESSIONID=")]
+    assert len(cookies) == 1, reply.headers
+    return cookies[0]
+
+
+def cookie_attributes(set_cookie: str) -> set[str]:
+    """Attributes after the name=value pair, lower-cased ("httponly", "samesite=lax", ...)."""
+    return {a.strip().lower() for a in set_cookie.split(";")[1:]}
+
+
+def check_cart_kept_with_cookie_and_lost_without(t: Target) -> None:
+    live_before = t.sessions()
+    # An unknown sku creates no session.
+    bad = raw(
+        t.port,
+        "POST",
+        "/cart/items",
+        json.dumps({"sku": "NO-SUCH-SKU", "qty": 1}).encode(),
+        {"Content-Type": "application/json"},
+    )
+    assert bad.status == 422, bad.body
+    assert not bad.cookies(), bad.headers
+
+    first = raw(
+        t.port,
+        "POST",
+        "/cart/items",
+        json.dumps({"sku": "TSHIRT-BLK-M", "qty": 2}).encode(),
+        {"Content-Type": "application/json"},
+    )
+    assert first.status == 200, first.body
+    set_cookie = session_cookie(first)
+    attrs = cookie_attributes(set_cookie)
+    assert {"httponly", "samesite=lax"} <= attrs, set_cookie
+    assert "secure" not in attrs, f"plain HTTP request got a Secure cookie: {set_cookie}"
+    cookie = {"Cookie": set_cookie.split(";", 1)[0]}
+    assert t.sessions() == live_before + 1
+
+    second = raw(
+        t.port,
+        "POST",
+        "/cart/items",
+        json.dumps({"sku": "TSHIRT-BLK-M", "qty": 1}).encode(),
+        {**cookie, "Content-Type": "application/json"},
+    )
+    assert second.status == 200, second.body
+    assert not second.cookies(), "an existing session must not get a new cookie"
+    raw(
+        t.port,
+        "POST",
+        "/cart/items",
+        json.dumps({"sku": "HOODIE-GRY-M", "qty": 1}).encode(),
+        {**cookie, "Content-Type": "application/json"},
+    )
+    cart = raw(t.port, "GET", "/cart", headers=cookie).json()
+    assert cart["items"] == [{"sku": "TSHIRT-BLK-M", "qty": 3}, {"sku": "HOODIE-GRY-M", "qty": 1}], cart
+    assert (cart["lines"], cart["total_qty"]) == (2, 4)
+
+    # Without the cookie, or with one the server never issued, there is no cart.
+    assert raw(t.port, "GET", "/cart").json()["items"] == []
+    forged = raw(t.port, "GET", "/cart", headers={"Cookie": "JSESSIONID=" + "A" * 43})
+    assert forged.json()["items"] == [] and not forged.cookies()
+    assert t.sessions() == live_before + 1
+
+    removed = raw(t.port, "DELETE", "/cart/items/HOODIE-GRY-M", headers=cookie).json()
+    assert removed["items"] == [{"sku": "TSHIRT-BLK-M", "qty": 3}]
+    assert raw(t.port, "DELETE", "/cart/items/HOODIE-GRY-M", headers=cookie).status == 404
+    too_many = raw(
+        t.port,
+        "POST",
+        "/cart/items",
+        json.dumps({"sku": "TSHIRT-BLK-M", "qty": 998}).encode(),
+        {**cookie, "Content-Type": "application/json"},
+    )
+    assert too_many.status == 400, too_many.body
+    assert raw(t.port, "DELETE", "/cart", headers=cookie).json()["items"] == []
+
+    # Behind a TLS-terminating proxy the cookie is Secure.
+    https = raw(
+        t.port,
+        "POST",
+        "/cart/items",
+        json.dumps({"sku": "TSHIRT-WHT-M", "qty": 1}).encode(),
+        {"Content-Type": "application/json", "X-Forwarded-Proto": "https"},
+    )
+    assert https.status == 200, https.body
+    assert "secure" in cookie_attributes(session_cookie(https))
+
+    metrics = raw(t.port, "GET", "/metrics")
+    assert metrics.status == 200
+    assert (metrics.header("content-type") or "").startswith("text/plain")
+    live = re.search(rb"^shop_sessions_live (\d+)$", metrics.body, re.MULTILINE)
+    assert live is not None and int(live.group(1)) == t.sessions() == live_before + 2, metrics.body
+
+
+def check_checkout_creates_exactly_one_order(t: Target, mariadb: MariaDB) -> None:
+    def count() -> int:
+        return int(mariadb.sql("SELECT COUNT(*) FROM orders", DB_NAME)[0][0])
+
+    ref = f"co{secrets.token_hex(6)}"
+    added = raw(
+        t.port,
+        "POST",
+        "/cart/items",
+        json.dumps({"sku": "HOODIE-NVY-XL", "qty": 2}).encode(),
+        {"Content-Type": "application/json"},
+    )
+    cookie = {"Cookie": session_cookie(added).split(";", 1)[0]}
+    before = count()
+    done = raw(
+        t.port,
+        "POST",
+        "/cart/checkout",
+        json.dumps({"order_ref": ref}).encode(),
+        {**cookie, "Content-Type": "application/json"},
+    )
+    assert done.status == 201, done.body
+    body = done.json()
+    assert body["order_ref"] == ref
+    assert body["orders"] == [
+        {"id": body["orders"][0]["id"], "order_ref": f"{ref}.1", "sku": "HOODIE-NVY-XL", "qty": 2}
+    ]
+    assert count() == before + 1
+    rows = mariadb.sql(f"SELECT order_ref, sku, qty FROM orders WHERE order_ref LIKE '{ref}%'", DB_NAME)
+    assert rows == [[f"{ref}.1", "HOODIE-NVY-XL", "2"]]
+    assert raw(t.port, "GET", f"/orders/{ref}.1").json()["qty"] == 2
+    assert raw(t.port, "GET", "/cart", headers=cookie).json()["items"] == [], "the cart must be empty after checkout"
+
+    # A second submit orders nothing: the cart is empty ...
+    again = raw(
+        t.port,
+        "POST",
+        "/cart/checkout",
+        json.dumps({"order_ref": ref}).encode(),
+        {**cookie, "Content-Type": "application/json"},
+    )
+    assert again.status == 409, again.body
+    # ... and a retry with the same reference after refilling is a duplicate; the cart stays.
+    raw(
+        t.port,
+        "POST",
+        "/cart/items",
+        json.dumps({"sku": "HOODIE-NVY-XL", "qty": 2}).encode(),
+        {**cookie, "Content-Type": "application/json"},
+    )
+    dup = raw(
+        t.port,
+        "POST",
+        "/cart/checkout",
+        json.dumps({"order_ref": ref}).encode(),
+        {**cookie, "Content-Type": "application/json"},
+    )
+    assert dup.status == 409, dup.body
+    assert raw(t.port, "GET", "/cart", headers=cookie).json()["total_qty"] == 2
+    assert count() == before + 1
+    # Without a session there is nothing to check out.
+    assert raw(t.port, "POST", "/cart/checkout", b"").status == 409
+    # A server-generated reference when the client sends none.
+    generated = raw(t.port, "POST", "/cart/checkout", b"", cookie)
+    assert generated.status == 201, generated.body
+    assert count() == before + 2
+    bad_ref = raw(t.port, "POST", "/cart/checkout", json.dumps({"order_ref": "a.b"}).encode(), cookie)
+    assert bad_ref.status == 400
+
+
+def check_upload_round_trip(t: Target) -> None:
+    for data, ctype, ext in [
+        (png(3 * 1024 * 1024 + 17), "image/png", "png"),
+        (JPEG, "image/jpeg", "jpg"),
+        (SVG, "image/svg+xml", "svg"),
+        (PDF, "application/pdf", "pdf"),
+        (png(UPLOAD_MAX), "image/png", "png"),  # exactly the limit is accepted
+    ]:
+        up = t.upload(data, ctype)
+        assert up.status == 201, up.body[:300]
+        meta = up.json()
+        sha = hashlib.sha256(data).hexdigest()
+        assert (meta["sha256"], meta["size"], meta["content_type"]) == (sha, len(data), ctype)
+        design_id = meta["id"]
+        assert isinstance(design_id, str) and re.fullmatch(r"[0-9a-f]{32}", design_id)
+        assert up.header("etag") == f'"{sha}"'
+        assert up.header("location") == f"/designs/{design_id}"
+        got = raw(t.port, "GET", f"/designs/{design_id}")
+        assert got.status == 200
+        assert got.body == data, f"{ctype}: downloaded bytes differ"
+        assert (got.header("content-type") or "").split(";")[0] == ctype
+        assert got.header("etag") == f'"{sha}"'
+        assert got.header("x-content-type-options") == "nosniff"
+        assert "sandbox" in (got.header("content-security-policy") or "")
+        assert raw(t.port, "GET", f"/designs/{design_id}", headers={"If-None-Match": f'"{sha}"'}).status == 304
+        stored = t.upload_dir / f"{design_id}.{ext}"
+        assert hashlib.sha256(stored.read_bytes()).hexdigest() == sha
+        t.uploaded.append(design_id)
+    assert t.leftovers() == [], "temporary files left in the upload directory"
+
+
+def check_upload_refusals(t: Target) -> None:
+    before = sorted(p.name for p in t.upload_dir.iterdir())
+    too_big = t.upload(png(UPLOAD_MAX + 1), "image/png")
+    assert too_big.status == 413, too_big.body[:300]
+    way_too_big = t.upload(png(UPLOAD_MAX + 256 * 1024), "image/png")  # refused on Content-Length
+    assert way_too_big.status == 413, way_too_big.body[:300]
+    for data, ctype in [
+        (b"<html><script>alert(1)</script></html>", "text/html"),
+        (b"GIF89a" + secrets.token_bytes(100), "image/gif"),
+        (b"<html><script>alert(1)</script></html>", "image/png"),  # label does not match the bytes
+        (b"MZ" + secrets.token_bytes(100), "application/pdf"),
+        (b"<html><body>no svg here</body></html>", "image/svg+xml"),
+    ]:
+        refused = t.upload(data, ctype)
+        assert refused.status == 415, (ctype, refused.status, refused.body[:300])
+    not_multipart = raw(t.port, "POST", "/designs", png(100), {"Content-Type": "image/png"})
+    assert not_multipart.status == 415
+    no_file = t.upload(png(100), "image/png", name="other")
+    assert no_file.status == 400
+    body, header = multipart([("file", "x.png", "image/png", png(100))])
+    truncated = raw(t.port, "POST", "/designs", body[: len(body) // 2], {"Content-Type": header})
+    assert truncated.status == 400
+    no_boundary_in_body = raw(t.port, "POST", "/designs", secrets.token_bytes(200_000), {"Content-Type": header})
+    assert no_boundary_in_body.status == 400
+    no_boundary_param = raw(t.port, "POST", "/designs", body, {"Content-Type": "multipart/form-data"})
+    assert no_boundary_param.status == 400
+    assert sorted(p.name for p in t.upload_dir.iterdir()) == before, "a refused upload left files behind"
+    health = raw(t.port, "GET", "/health")
+    assert health.status == 200, "the shop must keep serving after refused uploads"
+
+
+def check_path_traversal_is_refused(t: Target) -> None:
+    secret = t.workdir / "secret.txt"
+    secret.write_text("TOPSECRET\n")
+    assert t.uploaded, "needs an uploaded design"
+    known = t.uploaded[0]
+    for path in [
+        "/designs/../secret.txt",
+        "/designs/../../../../etc/passwd",
+        "/designs/..%2fsecret.txt",
+        "/designs/%2e%2e%2fsecret.txt",
+        "/designs/%2e%2e/secret.txt",
+        "/designs/..\\secret.txt",
+        f"/designs/{known}/../../secret.txt",
+        f"/designs/{known}.json",
+        f"/designs/{known}.png",
+        f"/designs/{known[:-1]}",
+        "/designs/" + "0" * 32,
+    ]:
+        r = raw(t.port, "GET", path)
+        assert r.status in (400, 404), (path, r.status)
+        assert b"TOPSECRET" not in r.body and b"root:" not in r.body, path
+    # A client-chosen file name never reaches the file system.
+    up = t.upload(png(200), "image/png", filename="../../evil.png")
+    assert up.status == 201, up.body
+    design_id = up.json()["id"]
+    assert (t.upload_dir / f"{design_id}.png").is_file()
+    assert not list(t.workdir.rglob("evil*")), "the client's file name was used"
+    t.uploaded.append(str(design_id))
+
+
+def check_listing(t: Target) -> None:
+    listing = raw(t.port, "GET", "/designs").json()
+    designs = listing["designs"]
+    assert isinstance(designs, list)
+    on_disk = sorted(p.stem for p in t.upload_dir.glob("*.json"))
+    assert [d["id"] for d in designs] == on_disk
+    assert listing["count"] == len(on_disk) >= len(t.uploaded)
+    assert set(t.uploaded) <= set(on_disk)
+    total = 0
+    for d in designs:
+        data = next(p for p in t.upload_dir.glob(f"{d['id']}.*") if p.suffix != ".json")
+        assert d["size"] == data.stat().st_size
+        assert d["sha256"] == hashlib.sha256(data.read_bytes()).hexdigest()
+        total += d["size"]
+    assert listing["total_bytes"] == total
+
+
+def run_session_and_upload_checks(t: Target, mariadb: MariaDB) -> None:
+    check_cart_kept_with_cookie_and_lost_without(t)
+    check_checkout_creates_exactly_one_order(t, mariadb)
+    check_upload_round_trip(t)
+    check_upload_refusals(t)
+    check_path_traversal_is_refused(t)
+    check_listing(t)
+
+
+@pytest.fixture(scope="module")
+def jar_target(app: ShopApp, workdir: Path) -> Target:
+    return Target(port=app.port, upload_dir=workdir / "designs", workdir=workdir)
+
+
+def test_cart_kept_with_cookie_and_lost_without(jar_target: Target) -> None:
+    check_cart_kept_with_cookie_and_lost_without(jar_target)
+
+
+def test_checkout_creates_exactly_one_order(jar_target: Target, mariadb: MariaDB) -> None:
+    check_checkout_creates_exactly_one_order(jar_target, mariadb)
+
+
+def test_upload_round_trip_is_byte_identical(jar_target: Target) -> None:
+    check_upload_round_trip(jar_target)
+
+
+def test_upload_refusals_413_415_400(jar_target: Target) -> None:
+    check_upload_refusals(jar_target)
+
+
+def test_path_traversal_is_refused(jar_target: Target) -> None:
+    if not jar_target.uploaded:
+        check_upload_round_trip(jar_target)
+    check_path_traversal_is_refused(jar_target)
+
+
+def test_design_listing(jar_target: Target) -> None:
+    check_listing(jar_target)
+
+
+def test_session_timeout_is_configurable(jar: Path, mariadb: MariaDB, workdir: Path) -> None:
+    """A second jar with SHOP_SESSION_TIMEOUT=2: the cart is gone after the timeout, the count drops."""
+    env_file = workdir / "db-timeout.env"
+    write_env(env_file, mariadb, mariadb.password)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "APP_", "SHOP_", "JAVA_TOOL", "JDK_JAVA"))}
+    env |= {
+        "SHOP_ENV_FILE": str(env_file),
+        "APP_PORT": str(port),
+        "APP_BIND": LOOPBACK,
+        "SHOP_UPLOAD_DIR": str(workdir / "designs-timeout"),
+        "SHOP_SESSION_TIMEOUT": "2",
+    }
+    log = workdir / "timeout.out"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [str(JAVA), "-Xmx64m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-jar", str(jar)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=workdir,
+        )
+    try:
+
+        def serving() -> bool:
+            assert proc.poll() is None, log.read_text()
+            with contextlib.suppress(OSError):
+                return raw(port, "GET", "/health", timeout=2).status == 200
+            return False
+
+        wait_for("the second shop to serve /health", serving, timeout=60, interval=0.3)
+        t = Target(port=port, upload_dir=workdir / "designs-timeout", workdir=workdir)
+        added = raw(
+            port,
+            "POST",
+            "/cart/items",
+            json.dumps({"sku": "TSHIRT-BLK-M", "qty": 1}).encode(),
+            {"Content-Type": "application/json"},
+        )
+        cookie = {"Cookie": session_cookie(added).split(";", 1)[0]}
+        assert raw(port, "GET", "/cart", headers=cookie).json()["total_qty"] == 1
+        assert t.sessions() == 1
+        time.sleep(3.5)
+        assert raw(port, "GET", "/cart", headers=cookie).json()["items"] == [], "the session outlived its timeout"
+        wait_for("the expired session to leave the count", lambda: t.sessions() == 0, timeout=10, interval=0.5)
+    finally:
+        stop(proc)
+
+
+def test_bad_settings_stop_the_jar_with_a_message(jar: Path, workdir: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "APP_", "SHOP_"))}
+    for key, value in [("SHOP_UPLOAD_MAX_BYTES", "0"), ("SHOP_SESSION_TIMEOUT", "ten"), ("SHOP_UPLOAD_DIR", "rel/dir")]:
+        out = subprocess.run(
+            [str(JAVA), "-jar", str(jar)],
+            env=env | {key: value, "APP_PORT": str(free_port())},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert out.returncode == 2, (key, out.stdout, out.stderr)
+        assert key in out.stdout, out.stdout
+
+
+# --------------------------------------------------------------------------- the WAR under Tomcat
+
+
+@pytest.fixture
+def tomcat(jar: Path, mariadb: MariaDB, workdir: Path) -> Iterator[Target]:
+    """The WAR as ROOT in a throw-away Tomcat 10 (CATALINA_BASE under workdir, 127.0.0.1, free port)."""
+    catalina = TOMCAT_HOME / "bin" / "catalina.sh"
+    if not catalina.is_file():
+        pytest.skip("Tomcat 10 is not installed (apt-get install tomcat10-common)")
+    war = APP_DIR / "build" / "shop-standin.war"
+    if not war.is_file():
+        pytest.skip("build.sh did not build the WAR (no Jakarta Servlet API jar: install libtomcat10-java)")
+    base = workdir / "tomcat"
+    shutil.rmtree(base, ignore_errors=True)
+    for sub in ("conf", "webapps", "logs", "temp", "work", "lib"):
+        (base / sub).mkdir(parents=True)
+    port = free_port()
+    template = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False).from_string(
+        SERVER_XML_TEMPLATE.read_text()
+    )
+    (base / "conf" / "server.xml").write_text(
+        template.render(
+            ansible_managed="test",
+            java_app_bind_address=LOOPBACK,
+            java_app_port=port,
+            java_app_upload_max_bytes=UPLOAD_MAX,
+        )
+    )
+    # Debian's defaults when the tomcat10 package is there (tomcat10-common alone has none: Tomcat's
+    # built-in defaults then apply; the WAR maps "/" itself and needs no global web.xml).
+    for name in ("web.xml", "catalina.properties", "logging.properties"):
+        if (TOMCAT_HOME / "etc" / name).is_file():
+            shutil.copy(TOMCAT_HOME / "etc" / name, base / "conf" / name)
+    shutil.copy(war, base / "webapps" / "ROOT.war")
+    env_file = workdir / "db-war.env"
+    write_env(env_file, mariadb, mariadb.password)
+    upload_dir = workdir / "designs-war"
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DB_", "APP_", "SHOP_", "JAVA_TOOL", "JDK_JAVA", "CATALINA", "JAVA_OPTS"))
+    }
+    env |= {
+        "CATALINA_HOME": str(TOMCAT_HOME),
+        "CATALINA_BASE": str(base),
+        "CATALINA_TMPDIR": str(base / "temp"),
+        "CATALINA_PID": str(base / "tomcat.pid"),
+        "JAVA_OPTS": "-Xmx128m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.awt.headless=true",
+        "SHOP_ENV_FILE": str(env_file),
+        "SHOP_UPLOAD_DIR": str(upload_dir),
+        "SHOP_UPLOAD_MAX_BYTES": str(UPLOAD_MAX),
+        "SHOP_SESSION_TIMEOUT": "600",
+    }
+    log = base / "logs" / "console.out"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            ["/bin/sh", str(catalina), "run"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=base,
+            start_new_session=True,
+        )
+    try:
+
+        def serving() -> bool:
+            assert proc.poll() is None, log.read_text(errors="replace")[-4000:]
+            with contextlib.suppress(OSError):
+                return raw(port, "GET", "/health", timeout=2).status == 200
+            return False
+
+        wait_for("Tomcat to serve the WAR's /health", serving, timeout=120, interval=0.5)
+        yield Target(port=port, upload_dir=upload_dir, workdir=workdir)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        with contextlib.suppress(OSError):
+            log.with_name("console.saved").write_bytes(log.read_bytes())
+
+
+def test_war_under_tomcat_same_checks(tomcat: Target, mariadb: MariaDB) -> None:
+    """The WAR as ROOT under Tomcat 10 with the role's server.xml: same routes, sessions, uploads."""
+    health = raw(tomcat.port, "GET", "/health")
+    assert health.status == 200
+    body = health.json()
+    assert (body["status"], body["db"]) == ("ok", "ok"), body
+    assert health.header("server") is None, "Tomcat must not send a Server header"
+    catalog = raw(tomcat.port, "GET", "/catalog")
+    assert catalog.status == 200 and len(json.loads(catalog.body)) >= 4
+    assert raw(tomcat.port, "GET", "/nope").json() == {"error": "not found"}
+    run_session_and_upload_checks(tomcat, mariadb)
+    logs = (tomcat.upload_dir.parent / "tomcat" / "logs" / "console.out").read_text(errors="replace")
+    assert mariadb.password not in logs
+    assert "method=POST path=/designs status=201" in logs
+
+
+def test_war_build_is_reproducible(jar: Path) -> None:
+    war = APP_DIR / "build" / "shop-standin.war"
+    if not war.is_file():
+        pytest.skip("no Jakarta Servlet API jar: the WAR is not built")
+    first = war.read_bytes()
+    out = subprocess.run([str(BUILD_SH)], capture_output=True, text=True, timeout=300, check=True)
+    assert f"war: {war}" in out.stdout
+    assert war.read_bytes() == first
+    names = subprocess.run(["unzip", "-Z1", str(war)], capture_output=True, text=True, timeout=30, check=True).stdout
+    entries = set(names.split())
+    assert {
+        "WEB-INF/web.xml",
+        "META-INF/context.xml",
+        "WEB-INF/lib/mariadb-java-client.jar",
+        "WEB-INF/classes/gearlift/shopstandin/ShopServlet.class",
+        "WEB-INF/classes/gearlift/shopstandin/ShopHandler.class",
+    } <= entries
+    assert not any("servlet-api" in e for e in entries), "the container provides the servlet API"
+    # The runnable jar has no servlet classes (no servlet API on its class path).
+    jar_entries = subprocess.run(
+        ["unzip", "-Z1", str(jar)], capture_output=True, text=True, timeout=30, check=True
+    ).stdout
+    assert "ShopServlet" not in jar_entries
+
+
+def test_build_war_switch(jar: Path) -> None:
+    skipped = subprocess.run(
+        [str(BUILD_SH)],
+        env=os.environ | {"SHOP_BUILD_WAR": "no"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    assert "war: skipped (SHOP_BUILD_WAR=no)" in skipped.stdout
+    missing = subprocess.run(
+        [str(BUILD_SH)],
+        env=os.environ | {"SHOP_SERVLET_API_JAR": "/nonexistent/servlet-api.jar"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert missing.returncode == 1
+    assert "SHOP_SERVLET_API_JAR=/nonexistent/servlet-api.jar is not readable" in missing.stderr
 
 
 def test_sigterm_stops_gracefully(app: ShopApp, mariadb: MariaDB) -> None:

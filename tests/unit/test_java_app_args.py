@@ -106,6 +106,36 @@ def _assert_stopped_at(result: subprocess.CompletedProcess[str], task: str, mess
             id="plain-http-url",
         ),
         pytest.param(
+            {**GOOD, "java_app_upload_dir": "designs"},
+            SETTINGS_TASK,
+            "java_app_upload_dir is an absolute path other than / (got designs)",
+            id="relative-upload-dir",
+        ),
+        pytest.param(
+            {**GOOD, "java_app_upload_max_bytes": 0},
+            SETTINGS_TASK,
+            "java_app_upload_max_bytes is 1..1073741824",
+            id="upload-max-0",
+        ),
+        pytest.param(
+            {**GOOD, "java_app_session_timeout": 0},
+            SETTINGS_TASK,
+            "java_app_session_timeout is 1..604800 seconds",
+            id="session-timeout-0",
+        ),
+        pytest.param(
+            {**GOOD, "java_app_artifact_type": "war", "java_app_war_context_path": "/../etc"},
+            SETTINGS_TASK,
+            "java_app_war_context_path is / or /name (got /../etc)",
+            id="war-context-traversal",
+        ),
+        pytest.param(
+            {**GOOD, "java_app_artifact_type": "war", "java_app_port": 80},
+            SETTINGS_TASK,
+            "with java_app_artifact_type war, java_app_port is 1024..65535",
+            id="war-privileged-port",
+        ),
+        pytest.param(
             {**GOOD, "java_app_db_tls": "off"},
             SPEC_TASK,
             "java_app_db_tls must be one of: required, preferred, disabled, got: off",

@@ -20,6 +20,9 @@ from pathlib import Path
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import shop_checks
+
 SERVICE = "shop.service"
 SECRET_UNIT = "gearlift-db-secret.service"
 ENV_FILE = "/run/gearlift/db.env"
@@ -196,14 +199,21 @@ def test_sandbox_jvm_options_and_secret_unit(host):
     )
     wrong = {p: props[p] for p, value in SANDBOX.items() if props[p] != value}
     assert not wrong, f"{SERVICE} sandbox differs (property: actual): {wrong}; expected {SANDBOX}"
-    assert props["ReadWritePaths"].split() == ["/var/lib/shop", "/var/log/shop"], (
+    assert props["ReadWritePaths"].split() == ["/var/lib/shop", "/var/log/shop", "/var/lib/shop/designs"], (
         f"ReadWritePaths is {props['ReadWritePaths']}"
     )
     assert set(props["RestrictAddressFamilies"].split()) == {"AF_INET", "AF_INET6", "AF_UNIX"}, (
         f"RestrictAddressFamilies is {props['RestrictAddressFamilies']}"
     )
     environment = set(props["Environment"].split())
-    expected_env = {"APP_BIND=127.0.0.1", "APP_PORT=8080", "SHOP_ENV_FILE=/run/gearlift/db.env"}
+    expected_env = {
+        "APP_BIND=127.0.0.1",
+        "APP_PORT=8080",
+        "SHOP_ENV_FILE=/run/gearlift/db.env",
+        "SHOP_UPLOAD_DIR=/var/lib/shop/designs",
+        "SHOP_UPLOAD_MAX_BYTES=10485760",
+        "SHOP_SESSION_TIMEOUT=1800",
+    }
     assert expected_env <= environment, f"Environment lacks {expected_env - environment}"
     assert "143" in props["SuccessExitStatus"], f"SuccessExitStatus is {props['SuccessExitStatus']}"
 
@@ -247,6 +257,14 @@ def test_sandbox_jvm_options_and_secret_unit(host):
     assert "/etc/gearlift/instance.env" in secret["EnvironmentFiles"], (
         f"{SECRET_UNIT} does not load /etc/gearlift/instance.env"
     )
+
+
+def test_cart_checkout_and_design_uploads(host):
+    """Cart across two requests (cookie), one order per checkout, upload/download byte-identical, refusals."""
+    _wait_for_catalog(host)
+    files = _stat(host, shop_checks.UPLOAD_DIR)
+    assert files.get(shop_checks.UPLOAD_DIR) == ("shop", "shop", 0o750), f"upload dir is {files}"
+    shop_checks.check(host, run_user="shop")
 
 
 def test_fetcher_retries_errors_and_instance_env(host, password_file):

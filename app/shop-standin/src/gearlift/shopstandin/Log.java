@@ -18,6 +18,11 @@ final class Log {
         line("ERROR", msg);
     }
 
+    /** The one line per request (never bodies, headers or query strings). */
+    static void request(String method, String path, int status, long ms) {
+        info("request method=" + method + " path=" + path + " status=" + status + " ms=" + ms);
+    }
+
     private static void line(String level, String msg) {
         // println on System.out is synchronized and auto-flushed.
         System.out.println(Instant.now() + " " + level + " " + sanitize(msg));

@@ -39,7 +39,15 @@ public final class Main {
             System.exit(2);
             return;
         }
-        Path envFile = Path.of(env("SHOP_ENV_FILE", DEFAULT_ENV_FILE));
+        Settings settings;
+        try {
+            settings = Settings.from(System::getenv);
+        } catch (Settings.Invalid e) {
+            Log.error(e.getMessage());
+            System.exit(2);
+            return;
+        }
+        Path envFile = settings.envFile;
 
         DbPool pool;
         try {
@@ -65,7 +73,10 @@ public final class Main {
             System.exit(1);
             return;
         }
-        server.createContext("/", new ShopHandler(pool, hostname()));
+        Designs designs = new Designs(settings.uploadDir, settings.uploadMaxBytes);
+        designs.init();
+        JarSessions sessions = new JarSessions(settings.sessionTimeoutSeconds, settings.maxSessions);
+        server.createContext("/", new JdkHttpFront(new ShopHandler(pool, hostname(), designs, sessions), sessions));
         server.setExecutor(executor);
 
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
@@ -79,13 +90,14 @@ public final class Main {
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
+            sessions.close();
             pool.close();
             Log.info("stopped");
         }, "shutdown"));
 
         server.start();
         Log.info("shop-standin listening on " + bind + ":" + server.getAddress().getPort()
-                + " (Connector/J " + pool.driverVersion() + ", env file " + envFile + ")");
+                + " (Connector/J " + pool.driverVersion() + ", env file " + envFile + ", " + settings + ")");
     }
 
     private static String env(String key, String dflt) {

@@ -1,106 +1,98 @@
 package gearlift.shopstandin;
 
-import com.sun.net.httpserver.HttpExchange;
-import com.sun.net.httpserver.HttpHandler;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
+import java.security.SecureRandom;
+import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
+import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.regex.Pattern;
 
-/** All routes of the stand-in shop. Every response is JSON. */
-final class ShopHandler implements HttpHandler {
+/**
+ * All routes of the stand-in shop, independent of the HTTP front end: the jar's
+ * com.sun.net.httpserver server ({@link JdkHttpFront}) and the WAR's servlet (ShopServlet) both
+ * turn their request into an {@link HttpReq} and write the {@link Resp} this returns.
+ */
+final class ShopHandler {
     private static final int MAX_BODY = 16 * 1024;
     private static final long BORROW_WAIT_MS = 2000;
     private static final long HEALTH_CACHE_NANOS = 2_000_000_000L;
     private static final int MAX_QTY = 1000;
 
     static final Pattern ORDER_REF = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._:-]{0,63}");
+    /** A checkout's reference: its order lines are {@code <ref>.<n>}, so it has no dot itself. */
+    static final Pattern CHECKOUT_REF = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_:-]{0,59}");
     static final Pattern SKU = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,31}");
     private static final Set<String> ORDER_FIELDS = Set.of("order_ref", "sku", "qty");
+    private static final Set<String> CART_ITEM_FIELDS = Set.of("sku", "qty");
+    private static final Set<String> CHECKOUT_FIELDS = Set.of("order_ref");
 
     private final DbPool pool;
     private final String hostname;
+    private final Designs designs;
+    private final SessionStats sessions;
+    private final SecureRandom random = new SecureRandom();
+    private final AtomicLong checkouts = new AtomicLong();
     private final Object healthLock = new Object();
     private long healthCheckedAt; // guarded by healthLock
     private boolean healthDbOk; // guarded by healthLock
 
-    ShopHandler(DbPool pool, String hostname) {
+    ShopHandler(DbPool pool, String hostname, Designs designs, SessionStats sessions) {
         this.pool = pool;
         this.hostname = hostname;
-    }
-
-    /** A response to send. */
-    static final class Resp {
-        final int status;
-        final Object body;
-        final Map<String, String> headers = new LinkedHashMap<>();
-
-        Resp(int status, Object body) {
-            this.status = status;
-            this.body = body;
-        }
-
-        Resp header(String k, String v) {
-            headers.put(k, v);
-            return this;
-        }
+        this.designs = designs;
+        this.sessions = sessions;
     }
 
     private static Resp error(int status, String msg) {
-        return new Resp(status, Json.obj("error", msg));
+        return Resp.error(status, msg);
     }
 
-    @Override
-    public void handle(HttpExchange ex) {
-        long t0 = System.nanoTime();
-        String method = ex.getRequestMethod();
-        String path = ex.getRequestURI().getRawPath();
-        int status = 500;
+    /** Answers one request; never throws (an unexpected failure is a logged 500). */
+    Resp handle(HttpReq req) {
+        String method = req.method();
+        String path = req.path();
         try {
-            Resp r;
-            try {
-                r = route(method, path, ex);
-            } catch (RuntimeException e) {
-                Log.error("unhandled " + e.getClass().getName() + " for " + method + " " + path);
-                r = error(500, "internal error");
-            }
-            status = r.status;
-            send(ex, r);
+            return route(method, path, req);
         } catch (IOException e) {
-            // client went away; nothing more to do
-        } finally {
-            ex.close();
-            long ms = (System.nanoTime() - t0) / 1_000_000;
-            Log.info("request method=" + method + " path=" + path + " status=" + status + " ms=" + ms);
+            Log.warn("I/O error for " + method + " " + path + ": " + e.getClass().getSimpleName());
+            return error(500, "internal error").header("Connection", "close");
+        } catch (RuntimeException e) {
+            Log.error("unhandled " + e.getClass().getName() + " for " + method + " " + path);
+            return error(500, "internal error");
         }
     }
 
-    private Resp route(String method, String path, HttpExchange ex) throws IOException {
+    private Resp route(String method, String path, HttpReq req) throws IOException {
         boolean get = "GET".equals(method);
+        boolean post = "POST".equals(method);
+        boolean delete = "DELETE".equals(method);
         if (get && "/health".equals(path)) {
             return health();
         }
         if (get && "/ready".equals(path)) {
             return ready();
         }
+        if (get && "/metrics".equals(path)) {
+            return metrics();
+        }
         if (get && "/catalog".equals(path)) {
             return catalog();
         }
-        if ("POST".equals(method) && "/orders".equals(path)) {
-            return createOrder(ex);
+        if (post && "/orders".equals(path)) {
+            return createOrder(req);
         }
         if (get && "/orders/count".equals(path)) {
             return orderCount();
@@ -110,6 +102,37 @@ final class ShopHandler implements HttpHandler {
             if (ORDER_REF.matcher(ref).matches()) {
                 return getOrder(ref);
             }
+        }
+        if ("/cart".equals(path)) {
+            if (get) {
+                return getCart(req);
+            }
+            if (delete) {
+                return clearCart(req);
+            }
+        }
+        if (post && "/cart/items".equals(path)) {
+            return addToCart(req);
+        }
+        if (delete && path.startsWith("/cart/items/")) {
+            String sku = path.substring("/cart/items/".length());
+            if (SKU.matcher(sku).matches()) {
+                return removeFromCart(req, sku);
+            }
+        }
+        if (post && "/cart/checkout".equals(path)) {
+            return checkout(req);
+        }
+        if ("/designs".equals(path)) {
+            if (post) {
+                return designs.upload(req);
+            }
+            if (get) {
+                return designs.list();
+            }
+        }
+        if (get && path.startsWith("/designs/")) {
+            return designs.get(path.substring("/designs/".length()), req.header("If-None-Match"));
         }
         return error(404, "not found");
     }
@@ -127,7 +150,8 @@ final class ShopHandler implements HttpHandler {
             }
             ok = healthDbOk;
         }
-        return new Resp(200, Json.obj("status", "ok", "host", hostname, "db", ok ? "ok" : "down"));
+        return new Resp(200, Json.obj("status", "ok", "host", hostname, "db", ok ? "ok" : "down",
+                "sessions", sessions.live()));
     }
 
     private Resp ready() {
@@ -205,10 +229,10 @@ final class ShopHandler implements HttpHandler {
         }
     }
 
-    private Resp createOrder(HttpExchange ex) throws IOException {
+    private Resp createOrder(HttpReq req) throws IOException {
         String text;
         try {
-            text = readBody(ex);
+            text = readBody(req);
         } catch (BadRequest e) {
             return error(400, e.getMessage());
         }
@@ -216,21 +240,7 @@ final class ShopHandler implements HttpHandler {
         String sku;
         int qty;
         try {
-            Object parsed;
-            try {
-                parsed = Json.parse(text);
-            } catch (Json.ParseError e) {
-                throw new BadRequest("malformed JSON: " + e.getMessage());
-            }
-            if (!(parsed instanceof Map)) {
-                throw new BadRequest("body must be a JSON object");
-            }
-            Map<?, ?> m = (Map<?, ?>) parsed;
-            for (Object k : m.keySet()) {
-                if (!ORDER_FIELDS.contains(k)) {
-                    throw new BadRequest("unknown field: " + Log.sanitize(String.valueOf(k)));
-                }
-            }
+            Map<?, ?> m = jsonObject(text, ORDER_FIELDS);
             ref = stringField(m, "order_ref", ORDER_REF);
             if ("count".equals(ref)) {
                 throw new BadRequest("order_ref 'count' is reserved");
@@ -271,6 +281,205 @@ final class ShopHandler implements HttpHandler {
         }
     }
 
+    // ---------------------------------------------------------------- metrics
+
+    /** Prometheus text format, for tests and the rehearsal's load loop. */
+    private Resp metrics() {
+        StringBuilder b = new StringBuilder();
+        metric(b, "shop_sessions_live", "gauge", "HTTP sessions alive in this process", sessions.live());
+        metric(b, "shop_sessions_created_total", "counter", "HTTP sessions created", sessions.created());
+        metric(b, "shop_sessions_expired_total", "counter", "HTTP sessions expired or invalidated",
+                sessions.expired());
+        metric(b, "shop_checkouts_total", "counter", "carts turned into orders", checkouts.get());
+        metric(b, "shop_designs_uploaded_total", "counter", "designs stored", designs.uploaded.get());
+        metric(b, "shop_designs_rejected_total", "counter", "design uploads refused", designs.rejected.get());
+        metric(b, "shop_designs_stored", "gauge", "designs in the upload directory (-1: unreadable)",
+                designs.count());
+        return Resp.text(200, "text/plain; version=0.0.4; charset=utf-8", b.toString());
+    }
+
+    private static void metric(StringBuilder b, String name, String type, String help, long value) {
+        b.append("# HELP ").append(name).append(' ').append(help).append('\n');
+        b.append("# TYPE ").append(name).append(' ').append(type).append('\n');
+        b.append(name).append(' ').append(value).append('\n');
+    }
+
+    // ---------------------------------------------------------------- cart (HTTP session)
+
+    private static Cart cartOf(ShopSession s) {
+        Object o = s == null ? null : s.get(Cart.ATTRIBUTE);
+        return o instanceof Cart ? (Cart) o : null;
+    }
+
+    private static Resp cartResp(Cart cart) {
+        return new Resp(200, cart == null ? Cart.emptyJson() : cart.toJson());
+    }
+
+    private Resp getCart(HttpReq req) {
+        return cartResp(cartOf(req.session(false)));
+    }
+
+    private Resp clearCart(HttpReq req) {
+        ShopSession s = req.session(false);
+        Cart cart = cartOf(s);
+        if (cart != null) {
+            if (cart.checkingOut()) {
+                return error(409, "checkout in progress");
+            }
+            cart.clear();
+            s.put(Cart.ATTRIBUTE, cart);
+        }
+        return cartResp(cart);
+    }
+
+    private Resp addToCart(HttpReq req) throws IOException {
+        String sku;
+        int qty;
+        try {
+            Map<?, ?> m = jsonObject(readBody(req), CART_ITEM_FIELDS);
+            sku = stringField(m, "sku", SKU);
+            qty = qtyField(m);
+        } catch (BadRequest e) {
+            return error(400, e.getMessage());
+        }
+        try (DbPool.Lease l = pool.borrow(BORROW_WAIT_MS)) {
+            try (PreparedStatement ps = l.conn().prepareStatement("SELECT 1 FROM products WHERE sku = ?")) {
+                ps.setString(1, sku);
+                try (ResultSet rs = ps.executeQuery()) {
+                    if (!rs.next()) {
+                        return error(422, "unknown sku");
+                    }
+                }
+            } catch (SQLException e) {
+                markIfBroken(l, e);
+                throw e;
+            }
+        } catch (SQLException e) {
+            return dbFailure("cart item", e);
+        }
+        ShopSession s = req.session(true);
+        if (s == null) {
+            return error(503, "too many sessions, retry later").header("Retry-After", "5");
+        }
+        Cart cart = cartOf(s);
+        if (cart == null) {
+            cart = new Cart();
+        }
+        String refused = cart.add(sku, qty);
+        if (refused != null) {
+            return error(400, refused);
+        }
+        s.put(Cart.ATTRIBUTE, cart);
+        return cartResp(cart);
+    }
+
+    private Resp removeFromCart(HttpReq req, String sku) {
+        ShopSession s = req.session(false);
+        Cart cart = cartOf(s);
+        if (cart == null || !cart.remove(sku)) {
+            return error(404, "not in the cart");
+        }
+        s.put(Cart.ATTRIBUTE, cart);
+        return cartResp(cart);
+    }
+
+    /**
+     * Turns the session's cart into orders in one transaction: one row in {@code orders} per cart
+     * line, {@code order_ref} {@code <ref>.<n>}. The client may send {@code {"order_ref": ref}} so
+     * a retried checkout is refused as a duplicate instead of ordering twice.
+     */
+    private Resp checkout(HttpReq req) throws IOException {
+        String ref = null;
+        if (req.contentLength() != 0) {
+            try {
+                String text = readBodyOrEmpty(req);
+                if (!text.isBlank()) {
+                    ref = stringField(jsonObject(text, CHECKOUT_FIELDS), "order_ref", CHECKOUT_REF);
+                }
+            } catch (BadRequest e) {
+                return error(400, e.getMessage());
+            }
+        }
+        if (ref == null) {
+            byte[] b = new byte[10];
+            random.nextBytes(b);
+            ref = "co-" + HexFormat.of().formatHex(b);
+        }
+        ShopSession s = req.session(false);
+        Cart cart = cartOf(s);
+        if (cart == null || cart.snapshot().isEmpty()) {
+            return error(409, "the cart is empty");
+        }
+        if (!cart.beginCheckout()) {
+            return error(409, "checkout in progress");
+        }
+        Map<String, Integer> lines = cart.snapshot();
+        Map<String, Integer> ordered = null;
+        try {
+            Resp r = insertOrders(ref, lines);
+            if (r.status == 201) {
+                ordered = lines;
+                checkouts.incrementAndGet();
+            }
+            return r;
+        } finally {
+            cart.endCheckout(ordered);
+            s.put(Cart.ATTRIBUTE, cart);
+        }
+    }
+
+    private Resp insertOrders(String ref, Map<String, Integer> lines) {
+        String sql = "INSERT INTO orders (order_ref, sku, qty) SELECT ?, sku, ? FROM products WHERE sku = ?";
+        try (DbPool.Lease l = pool.borrow(BORROW_WAIT_MS)) {
+            Connection c = l.conn();
+            try {
+                c.setAutoCommit(false);
+                List<Object> orders = new ArrayList<>();
+                int n = 0;
+                for (Map.Entry<String, Integer> line : lines.entrySet()) {
+                    String lineRef = ref + "." + (++n);
+                    try (PreparedStatement ps = c.prepareStatement(sql, Statement.RETURN_GENERATED_KEYS)) {
+                        ps.setString(1, lineRef);
+                        ps.setInt(2, line.getValue());
+                        ps.setString(3, line.getKey());
+                        if (ps.executeUpdate() == 0) {
+                            c.rollback();
+                            return new Resp(422, Json.obj("error", "unknown sku", "sku", line.getKey()));
+                        }
+                        try (ResultSet keys = ps.getGeneratedKeys()) {
+                            if (!keys.next()) {
+                                throw new SQLException("no generated key returned");
+                            }
+                            orders.add(Json.obj("id", keys.getLong(1), "order_ref", lineRef,
+                                    "sku", line.getKey(), "qty", line.getValue()));
+                        }
+                    }
+                }
+                c.commit();
+                return new Resp(201, Json.obj("order_ref", ref, "orders", orders));
+            } catch (SQLException e) {
+                try {
+                    c.rollback();
+                } catch (SQLException rollbackFailed) {
+                    l.discard();
+                }
+                markIfBroken(l, e);
+                throw e;
+            } finally {
+                try {
+                    c.setAutoCommit(true);
+                } catch (SQLException e) {
+                    l.discard();
+                }
+            }
+        } catch (SQLException e) {
+            if (DbPool.errorCode(e) == 1062) {
+                return new Resp(409, Json.obj("error", "duplicate order_ref", "order_ref", ref));
+            }
+            return dbFailure("checkout", e);
+        }
+    }
+
     // ---------------------------------------------------------------- helpers
 
     private static final class BadRequest extends Exception {
@@ -278,6 +487,37 @@ final class ShopHandler implements HttpHandler {
 
         BadRequest(String msg) {
             super(msg);
+        }
+    }
+
+    /** Parses a JSON object that has only the given keys. */
+    private static Map<?, ?> jsonObject(String text, Set<String> allowed) throws BadRequest {
+        Object parsed;
+        try {
+            parsed = Json.parse(text);
+        } catch (Json.ParseError e) {
+            throw new BadRequest("malformed JSON: " + e.getMessage());
+        }
+        if (!(parsed instanceof Map)) {
+            throw new BadRequest("body must be a JSON object");
+        }
+        Map<?, ?> m = (Map<?, ?>) parsed;
+        for (Object k : m.keySet()) {
+            if (!allowed.contains(k)) {
+                throw new BadRequest("unknown field: " + Log.sanitize(String.valueOf(k)));
+            }
+        }
+        return m;
+    }
+
+    private static String readBodyOrEmpty(HttpReq req) throws IOException, BadRequest {
+        try {
+            return readBody(req);
+        } catch (BadRequest e) {
+            if ("empty body".equals(e.getMessage())) {
+                return "";
+            }
+            throw e;
         }
     }
 
@@ -305,10 +545,10 @@ final class ShopHandler implements HttpHandler {
         return Integer.parseInt(t);
     }
 
-    private static String readBody(HttpExchange ex) throws IOException, BadRequest {
+    private static String readBody(HttpReq req) throws IOException, BadRequest {
         byte[] buf = new byte[MAX_BODY + 1];
         int n = 0;
-        try (InputStream in = ex.getRequestBody()) {
+        try (InputStream in = req.body()) {
             int r;
             while (n < buf.length && (r = in.read(buf, n, buf.length - n)) > 0) {
                 n += r;
@@ -343,18 +583,5 @@ final class ShopHandler implements HttpHandler {
             return error(503, "database is read-only, retry shortly").header("Retry-After", "1");
         }
         return error(503, "database unavailable");
-    }
-
-    private static void send(HttpExchange ex, Resp r) throws IOException {
-        byte[] body = Json.write(r.body).getBytes(StandardCharsets.UTF_8);
-        ex.getResponseHeaders().set("Content-Type", "application/json; charset=utf-8");
-        ex.getResponseHeaders().set("Cache-Control", "no-store");
-        for (Map.Entry<String, String> h : r.headers.entrySet()) {
-            ex.getResponseHeaders().set(h.getKey(), h.getValue());
-        }
-        ex.sendResponseHeaders(r.status, body.length);
-        try (OutputStream out = ex.getResponseBody()) {
-            out.write(body);
-        }
     }
 }
