@@ -49,6 +49,7 @@ MANAGED_LT_KEYS = frozenset(
         "UserData",
         "NetworkInterfaces",
         "MetadataOptions",
+        "Monitoring",
         "BlockDeviceMappings",
         "TagSpecifications",
     }
@@ -218,7 +219,8 @@ def build_launch_template_data(params: Mapping[str, Any]) -> dict[str, Any]:
     Always: IMDS token hop limit 1 and endpoint enabled, the root volume
     deleted on termination, one network interface (device 0) carrying the
     security groups and deleted on termination.  HttpTokens, public IP and
-    encryption follow the (guarded) options.
+    encryption follow the (guarded) options; detailed (1-minute) monitoring
+    follows ``detailed_monitoring`` (on unless switched off).
     """
     p = params
     ebs: dict[str, Any] = {
@@ -242,6 +244,7 @@ def build_launch_template_data(params: Mapping[str, Any]) -> dict[str, Any]:
             "HttpPutResponseHopLimit": IMDS_HOP_LIMIT,
             "HttpEndpoint": IMDS_ENDPOINT,
         },
+        "Monitoring": {"Enabled": bool(p.get("detailed_monitoring", True))},
         "BlockDeviceMappings": [{"DeviceName": p["root_device_name"], "Ebs": ebs}],
         "NetworkInterfaces": [
             {
@@ -314,6 +317,7 @@ def summarize_launch_template_data(data: Mapping[str, Any] | None) -> dict[str, 
         "http_tokens": meta.get("HttpTokens"),
         "http_put_response_hop_limit": meta.get("HttpPutResponseHopLimit"),
         "http_endpoint": meta.get("HttpEndpoint"),
+        "detailed_monitoring": bool((data.get("Monitoring") or {}).get("Enabled", False)),
         "block_devices": block_devices,
         "tags": tags,
         "unmanaged_fields": sorted(k for k, v in data.items() if k not in MANAGED_LT_KEYS and not _is_empty(v)),

@@ -117,6 +117,12 @@ options:
       - Give instances a public IPv4 address. Refused unless O(allow_public_ip=true).
     type: bool
     default: false
+  detailed_monitoring:
+    description:
+      - Detailed (1-minute) CloudWatch monitoring of the instances (launch template C(Monitoring)).
+        A launch template version without it counts as a change.
+    type: bool
+    default: true
   allow_imdsv1:
     description: Override the guard against O(http_tokens=optional).
     type: bool
@@ -509,6 +515,7 @@ def argument_spec() -> dict[str, Any]:
         kms_key_id=dict(type="str"),
         http_tokens=dict(type="str", default="required", choices=["required", "optional"]),
         associate_public_ip_address=dict(type="bool", default=False),
+        detailed_monitoring=dict(type="bool", default=True),
         allow_imdsv1=dict(type="bool", default=False),
         allow_public_ip=dict(type="bool", default=False),
         allow_unencrypted_volumes=dict(type="bool", default=False),

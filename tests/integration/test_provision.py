@@ -292,3 +292,202 @@ def test_dynamic_inventory_lists_the_fleet_and_ansible_reaches_it(provisioned: d
     )
     assert ping.returncode == 0, ping.stdout[-2000:] + ping.stderr[-2000:]
     assert ping.stdout.count("SUCCESS") == len(members)
+
+
+# ---------------------------------------------------------------- issue 17: PCI DSS at the AWS layer
+
+HOST_LOG_GROUPS = {"apache-access", "apache-error", "app", "auth", "audit", "aide", "syslog"}
+CIS_FILTERS = {  # playbooks/vars/cis_metric_filters.yml: Security Hub CloudWatch.1 - .14
+    "root-usage",
+    "unauthorized-api-calls",
+    "console-signin-without-mfa",
+    "iam-policy-changes",
+    "cloudtrail-config-changes",
+    "console-auth-failures",
+    "cmk-disable-or-deletion",
+    "s3-bucket-policy-changes",
+    "aws-config-changes",
+    "security-group-changes",
+    "nacl-changes",
+    "network-gateway-changes",
+    "route-table-changes",
+    "vpc-changes",
+}
+
+
+def _caller(p: dict[str, Any]) -> tuple[str, str]:
+    """(partition, account) of the rehearsal account."""
+    arn = _c(p, "sts").get_caller_identity()["Arn"]
+    return arn.split(":")[1], arn.split(":")[4]
+
+
+def _topic(p: dict[str, Any]) -> str:
+    topics = _c(p, "sns").list_topics()["Topics"]
+    return next(t["TopicArn"] for t in topics if t["TopicArn"].endswith(f":{NAME}-alarms"))
+
+
+def _statements(document: Any) -> list[dict[str, Any]]:
+    doc = json.loads(document) if isinstance(document, str) else document
+    statements = doc["Statement"]
+    return statements if isinstance(statements, list) else [statements]
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_instance_role_is_inline_least_privilege(provisioned: dict[str, Any]) -> None:
+    """PCI 7.2.1/7.2.2, 10.3.2: no AWS-managed policy; its own log groups, parameters, secret, key only."""
+    iam = _c(provisioned, "iam")
+    partition, account = _caller(provisioned)
+    role = f"{NAME}-app"
+    assert iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"] == []
+    assert iam.list_role_policies(RoleName=role)["PolicyNames"] == ["least-privilege"]
+    statements = _statements(iam.get_role_policy(RoleName=role, PolicyName="least-privilege")["PolicyDocument"])
+    by_sid = {s["Sid"]: s for s in statements}
+    actions = [a for s in statements for a in _listed(s["Action"])]
+    assert not [a for a in actions if a in ("logs:CreateLogGroup", "logs:PutRetentionPolicy", "logs:*", "ssm:*")]
+    assert not [a for a in actions if a.endswith(":*") or a == "*"]
+    logs = by_sid["ShipToTheHostLogGroupsOnly"]["Resource"]
+    assert sorted(logs) == sorted(
+        f"arn:{partition}:logs:us-east-1:{account}:log-group:{LOG_PREFIX}/{g}:*" for g in HOST_LOG_GROUPS
+    )
+    params = _listed(by_sid["ReadTheTargetsParameters"]["Resource"])
+    golden = f"arn:{partition}:ssm:us-east-1:{account}:parameter{LOG_PREFIX}/golden-ami-id"  # the bake's parameter
+    assert golden in params and all(
+        r.startswith(f"arn:{partition}:ssm:us-east-1:{account}:parameter/gearlift/shop/rehearsal") for r in params
+    )
+    assert by_sid["DecryptTheAppSecret"]["Resource"] == _key_arn(provisioned, "secrets")
+    assert by_sid["ReadTheAppSecret"]["Resource"].startswith(
+        f"arn:{partition}:secretsmanager:us-east-1:{account}:secret:gearlift/{NAME}/app-db-"
+    )
+    # the only "*" resources are for calls without resource-level permissions
+    star = {s["Sid"] for s in statements if s["Resource"] == "*"}
+    assert star == {
+        "AgentMetricsInItsNamespace",
+        "AgentDescribesItsInstance",
+        "SSMAgentCore",
+        "SSMAgentSessionsAndMessages",
+    }
+    assert by_sid["AgentMetricsInItsNamespace"]["Condition"] == {"StringEquals": {"cloudwatch:namespace": "CWAgent"}}
+
+
+def test_trail_delivered_to_cloudwatch_logs_with_cis_filters_and_alarms(provisioned: dict[str, Any]) -> None:
+    """CloudTrail.5 and CloudWatch.1-14 (PCI 10.3.3, 10.4.1): filters on the trail's group, alarms to the topic."""
+    partition, account = _caller(provisioned)
+    trail = _c(provisioned, "cloudtrail").describe_trails(trailNameList=[NAME])["trailList"][0]
+    group = f"{LOG_PREFIX}/cloudtrail"
+    assert trail["CloudWatchLogsLogGroupArn"] == f"arn:{partition}:logs:us-east-1:{account}:log-group:{group}:*"
+    assert trail["CloudWatchLogsRoleArn"].endswith(f":role/{NAME}-cloudtrail-logs")
+    iam = _c(provisioned, "iam")
+    trust = _statements(iam.get_role(RoleName=f"{NAME}-cloudtrail-logs")["Role"]["AssumeRolePolicyDocument"])
+    assert [s["Principal"] for s in trust] == [{"Service": "cloudtrail.amazonaws.com"}]
+    assert trust[0]["Condition"]["StringEquals"] == {"aws:SourceAccount": account}
+    [delivery] = _statements(
+        iam.get_role_policy(RoleName=f"{NAME}-cloudtrail-logs", PolicyName="deliver-to-the-trail-log-group")[
+            "PolicyDocument"
+        ]
+    )
+    assert delivery["Resource"] == f"arn:{partition}:logs:us-east-1:{account}:log-group:{group}:log-stream:*"
+    logs = _c(provisioned, "logs")
+    filters = logs.describe_metric_filters(logGroupName=group)["metricFilters"]
+    names = {f["filterName"].removeprefix(f"{NAME}-cis-") for f in filters}
+    assert names == CIS_FILTERS
+    metrics = {f["metricTransformations"][0]["metricName"] for f in filters}
+    topic = _topic(provisioned)
+    alarms = _c(provisioned, "cloudwatch").describe_alarms(AlarmNamePrefix=f"{NAME}-cis-")["MetricAlarms"]
+    assert len(alarms) == len(CIS_FILTERS)
+    for alarm in alarms:
+        assert alarm["MetricName"] in metrics, alarm["AlarmName"]
+        assert alarm["AlarmActions"] == [topic]
+        assert alarm["Threshold"] >= 1 and alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+
+
+def test_every_log_group_the_agent_ships_to_exists_encrypted(provisioned: dict[str, Any]) -> None:
+    """The agent may not create groups; fleet.yml creates all of them, syslog included (KMS, 365 days)."""
+    groups = {
+        g["logGroupName"]: g
+        for g in _c(provisioned, "logs").describe_log_groups(logGroupNamePrefix=LOG_PREFIX)["logGroups"]
+    }
+    for name in HOST_LOG_GROUPS:
+        group = groups[f"{LOG_PREFIX}/{name}"]
+        assert group["retentionInDays"] >= 365 and group["kmsKeyId"] == _key_arn(provisioned, "logs"), name
+
+
+def _s3control(p: dict[str, Any], account: str) -> Any:
+    """S3 Control against the emulator: its endpoint rules put the account in front of the host."""
+    client = _region_client(p, "s3control", "us-east-1")
+
+    def strip(request: Any, **kwargs: Any) -> None:
+        request.url = request.url.replace(f"//{account}.", "//", 1)
+
+    client.meta.events.register("before-sign.s3-control.*", strip)
+    return client
+
+
+def test_account_public_access_block_password_policy_and_rds_events(provisioned: dict[str, Any]) -> None:
+    """S3.1, IAM.7 / PCI 8.3.6, 8.3.7, 8.3.9, RDS.20 / PCI 10.7.1, detailed monitoring."""
+    _, account = _caller(provisioned)
+    pab = _s3control(provisioned, account).get_public_access_block(AccountId=account)
+    assert pab["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "IgnorePublicAcls": True,
+        "BlockPublicPolicy": True,
+        "RestrictPublicBuckets": True,
+    }
+    policy = _c(provisioned, "iam").get_account_password_policy()["PasswordPolicy"]
+    assert policy["MinimumPasswordLength"] >= 12
+    assert all(policy[k] for k in ("RequireSymbols", "RequireNumbers", "RequireUppercaseCharacters"))
+    assert policy["RequireLowercaseCharacters"] is True
+    assert policy["PasswordReusePrevention"] >= 4 and 0 < policy["MaxPasswordAge"] <= 90
+    [subscription] = _c(provisioned, "rds").describe_event_subscriptions(SubscriptionName=f"{NAME}-db-events")[
+        "EventSubscriptionsList"
+    ]
+    assert subscription["SnsTopicArn"] == _topic(provisioned)
+    assert subscription["SourceType"] == "db-instance" and subscription["SourceIdsList"] == [NAME]
+    assert subscription["Enabled"] is True
+    assert {"failure", "failover", "maintenance", "low storage"} <= set(subscription["EventCategoriesList"])
+    lt = _c(provisioned, "ec2").describe_launch_template_versions(LaunchTemplateName=NAME, Versions=["$Default"])[
+        "LaunchTemplateVersions"
+    ][0]["LaunchTemplateData"]
+    assert lt["Monitoring"] == {"Enabled": True}
+
+
+def test_findings_routed_to_the_topic_only_from_this_accounts_rules(provisioned: dict[str, Any]) -> None:
+    """PCI 10.4.1 / 10.7.1: GuardDuty, Security Hub, Inspector findings of HIGH and above to the topic."""
+    partition, account = _caller(provisioned)
+    events = _c(provisioned, "events")
+    topic = _topic(provisioned)
+    patterns = {}
+    for name in ("guardduty-findings", "securityhub-findings", "inspector-findings"):
+        rule = events.describe_rule(Name=f"{NAME}-{name}")
+        assert rule["State"] == "ENABLED"
+        patterns[name] = json.loads(rule["EventPattern"])
+        assert [t["Arn"] for t in events.list_targets_by_rule(Rule=f"{NAME}-{name}")["Targets"]] == [topic]
+    assert patterns["guardduty-findings"]["detail"]["severity"] == [{"numeric": [">=", 7]}]
+    assert patterns["securityhub-findings"]["detail"]["findings"]["Severity"]["Label"] == ["HIGH", "CRITICAL"]
+    assert patterns["inspector-findings"]["detail"]["severity"] == ["HIGH", "CRITICAL"]
+    policy = _statements(_c(provisioned, "sns").get_topic_attributes(TopicArn=topic)["Attributes"]["Policy"])
+    by_sid = {s["Sid"]: s for s in policy}
+    rules = by_sid["EventBridgeRulesOfThisTarget"]
+    assert rules["Principal"] == {"Service": "events.amazonaws.com"}
+    assert rules["Condition"]["StringEquals"] == {"aws:SourceAccount": account}
+    assert rules["Condition"]["ArnLike"] == {
+        "aws:SourceArn": f"arn:{partition}:events:us-east-1:{account}:rule/{NAME}-*"
+    }
+    # nobody outside the account: every Allow names the account root or a service with a source condition
+    for statement in policy:
+        if "AWS" in statement["Principal"]:
+            assert statement["Principal"]["AWS"] in (f"arn:{partition}:iam::{account}:root", account)
+        else:
+            assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == account
+
+
+def test_default_security_group_has_no_rules(provisioned: dict[str, Any]) -> None:
+    """EC2.2 (PCI 1.2.1): the VPC's default group, which nothing uses, allows nothing."""
+    ec2 = _c(provisioned, "ec2")
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [NAME]}])["Vpcs"][0]["VpcId"]
+    [default] = ec2.describe_security_groups(
+        Filters=[{"Name": "vpc-id", "Values": [vpc]}, {"Name": "group-name", "Values": ["default"]}]
+    )["SecurityGroups"]
+    assert default["IpPermissions"] == [] and default["IpPermissionsEgress"] == []

@@ -262,6 +262,7 @@ def test_create_then_second_run_is_idempotent(net):
         "HttpPutResponseHopLimit": 1,
         "HttpEndpoint": "enabled",
     }
+    assert data["Monitoring"] == {"Enabled": True}  # detailed monitoring by default
     ebs = data["BlockDeviceMappings"][0]["Ebs"]
     assert ebs["Encrypted"] is True
     assert ebs["VolumeType"] == "gp3"
@@ -887,6 +888,8 @@ def test_template_diff_ignores_read_only_members_and_order():
         pytest.param(lambda d: d["BlockDeviceMappings"][0]["Ebs"].update(Encrypted=False), id="unencrypted"),
         pytest.param(lambda d: d.update(UserData=fleet.encode_user_data("other")), id="user-data"),
         pytest.param(lambda d: d["NetworkInterfaces"][0].update(AssociatePublicIpAddress=True), id="public-ip"),
+        pytest.param(lambda d: d.update(Monitoring={"Enabled": False}), id="basic-monitoring"),
+        pytest.param(lambda d: d.pop("Monitoring"), id="monitoring-unset"),
     ],
 )
 def test_template_diff_detects_drift(mutate):
@@ -894,6 +897,28 @@ def test_template_diff_detects_drift(mutate):
     current = copy.deepcopy(desired)
     mutate(current)
     assert fleet.launch_template_differs(desired, current)
+
+
+def test_detailed_monitoring_is_on_by_default_and_can_be_switched_off():
+    assert fleet.build_launch_template_data(_params())["Monitoring"] == {"Enabled": True}
+    basic = fleet.build_launch_template_data(_params(detailed_monitoring=False))
+    assert basic["Monitoring"] == {"Enabled": False}
+    # a version written before the option (no Monitoring) equals switched off, not on
+    legacy = copy.deepcopy(basic)
+    del legacy["Monitoring"]
+    assert not fleet.launch_template_differs(basic, legacy)
+    assert fleet.launch_template_differs(fleet.build_launch_template_data(_params()), legacy)
+
+
+def test_switching_monitoring_off_makes_a_new_version_then_stays(net):
+    assert not run_module(base_args(net)).failed
+    off = run_module(base_args(net, detailed_monitoring=False, refresh=False))
+    assert not off.failed, off.data
+    assert off["changed"] is True
+    assert template(net)["LatestVersionNumber"] == 2
+    assert default_version(net)["LaunchTemplateData"]["Monitoring"] == {"Enabled": False}
+    again = run_module(base_args(net, detailed_monitoring=False, refresh=False))
+    assert again["changed"] is False and template(net)["LatestVersionNumber"] == 2
 
 
 def test_wait_for_refresh_never_sleeps_past_the_deadline():

@@ -105,3 +105,56 @@ def test_inventory_settings_checks(rows):
     assert rows["10.5.1"].settings[0].ok is True
     rotation = rows["8.3.9"].settings[0]
     assert (rotation.actual, rotation.expect, rotation.ok) == ("120", "<= 90", False)
+
+
+def test_every_readback_check_named_in_the_matrix_exists():
+    """Fails when a readback check (path::test_function) named in pci_matrix.json was renamed or removed."""
+    assert pci.missing_readbacks(MATRIX, repo.REPO_ROOT) == []
+
+
+def test_issue_17_controls_are_linked_to_their_requirement_and_read_back():
+    """Each PCI control of the AWS-layer work (issue 17) sits on its requirement row, names the
+    playbook task that implements it and the provisioning check that reads it back."""
+    rows = {row["req"]: row for row in MATRIX["rows"]}
+    checker = "tests/integration/test_provision.py::"
+    expected = {
+        "7.2.1 / 7.2.2": ({"task": "7.2.2"}, "test_instance_role_is_inline_least_privilege"),
+        "10.3": ({"task": "10.3.3"}, "test_trail_delivered_to_cloudwatch_logs_with_cis_filters_and_alarms"),
+        "10.4": ({"task": "10.4.1"}, "test_findings_routed_to_the_topic_only_from_this_accounts_rules"),
+        "10.5.1": ({"task": "10.5.1"}, "test_every_log_group_the_agent_ships_to_exists_encrypted"),
+        "1.4.4": ({"task": "1.4.4"}, "test_account_public_access_block_password_policy_and_rds_events"),
+        "8.3.6 / 8.3.7": ({"task": "8.3.6"}, "test_account_public_access_block_password_policy_and_rds_events"),
+        "8.3.9": ({"task": "8.3.9"}, "test_account_public_access_block_password_policy_and_rds_events"),
+        "10.7.1": ({"task": "10.7.1"}, "test_account_public_access_block_password_policy_and_rds_events"),
+        "1.2.1": ({"task": "1.2.1"}, "test_default_security_group_has_no_rules"),
+    }
+    for req, (control, check) in expected.items():
+        assert control in rows[req]["controls"], req
+        assert checker + check in rows[req]["readback"], req
+    csp = rows["6.4.3 / 11.6.1"]
+    assert csp["scope"] == "shared" and {"tag": "pci_6.4.3"} in csp["controls"]
+    assert any(r.startswith("molecule/apache/tests/test_apache.py::") for r in csp["readback"])
+    assert INDEX.has_task("10.4.1") and INDEX.has_task("1.4.4") and INDEX.has_tag("pci_6.4.3")
+
+
+def test_a_renamed_or_malformed_readback_is_reported(tmp_path):
+    (tmp_path / "checks.py").write_text("def test_there():\n    pass\n\nasync def test_async():\n    pass\n")
+    matrix = {
+        "rows": [
+            {"req": "1.1", "readback": ["checks.py::test_there", "checks.py::test_async", "checks.py::test_gone"]},
+            {"req": "1.2", "readback": ["checks.py", "/etc/passwd::x", "nothing.py::test_x"]},
+        ]
+    }
+    assert pci.missing_readbacks(matrix, tmp_path) == [
+        "1.1: readback checks.py::test_gone",
+        "1.2: readback 'checks.py' is not 'relative/path.py::test_function'",
+        "1.2: readback '/etc/passwd::x' is not 'relative/path.py::test_function'",
+        "1.2: readback nothing.py::test_x",
+    ]
+
+
+def test_build_matrix_carries_the_readback_checks(rows):
+    assert "tests/integration/test_provision.py::test_instance_role_is_inline_least_privilege" in (
+        rows["7.2.1 / 7.2.2"].readback
+    )
+    assert rows["3.2 - 3.4"].readback == []

@@ -1,7 +1,10 @@
 """What the emulator cannot answer, against botocore's Stubber with the real API shapes.
 
 moto lists no WAF associations and keeps no backup selections, so the rehearsal sets
-``gearlift_waf_associate: false`` and ``gearlift_backup_selection: false``. These tests run the
+``gearlift_waf_associate: false`` and ``gearlift_backup_selection: false``. moto creates and lists
+RDS event subscriptions but cannot modify one (``ModifyEventSubscription`` is not implemented), so
+the rehearsal only ever creates the database's subscription; the update path of
+``gearlift.platform.rds_event_subscription`` (data.yml) is covered here. These tests run the
 collection modules the playbooks use for them (``community.aws.wafv2_resources``,
 ``amazon.aws.backup_selection``) in-process with the task arguments read from the playbooks
 themselves (rendered with a small set of variables), against fully stubbed clients: every request
@@ -19,6 +22,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
 from ansible_collections.amazon.aws.plugins.modules import backup_selection
 from ansible_collections.community.aws.plugins.modules import wafv2_resources
+from ansible_collections.gearlift.platform.plugins.modules import rds_event_subscription
 from botocore.stub import Stubber
 
 from .module_harness import REPO, CallLog, Result, dummy_aws_env, run_main, task_args
@@ -55,7 +59,7 @@ def stubbed(monkeypatch):
     log = CallLog()
     made: dict[str, Any] = {}
     stubbers: dict[str, Stubber] = {}
-    for service in ("wafv2", "backup"):
+    for service in ("wafv2", "backup", "rds"):
         made[service] = log.attach(boto3.client(service, region_name=REGION))
         stubbers[service] = Stubber(made[service])
         stubbers[service].activate()
@@ -327,3 +331,102 @@ def test_a_missing_web_acl_is_a_silent_no_op_in_the_collection_module(stubbed):
     assert not result.failed
     assert result["changed"] is False
     assert log.names == ["ListWebACLs"]
+
+
+# ------------------------------------------------------------------ RDS event subscription update
+
+TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:{NAME}-alarms"
+OLD_TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:old-alarms"
+
+
+def rds_events_args() -> dict[str, Any]:
+    module, args = playbook_task(
+        "data.yml",
+        "PCI 10.7.1 | RDS events of the database",
+        alarm_topic={"sns_arn": TOPIC_ARN},
+        gearlift_tags={"gearlift:project": "shop"},
+    )
+    assert module == "gearlift.platform.rds_event_subscription"
+    return args
+
+
+def stored_subscription(topic: str, categories: list[str], sources: list[str]) -> dict[str, Any]:
+    return {
+        "EventSubscriptionsList": [
+            {
+                "CustomerAwsId": ACCOUNT,
+                "CustSubscriptionId": f"{NAME}-db-events",
+                "SnsTopicArn": topic,
+                "Status": "active",
+                "SourceType": "db-instance",
+                "SourceIdsList": sources,
+                "EventCategoriesList": categories,
+                "Enabled": True,
+            }
+        ]
+    }
+
+
+def test_rds_event_subscription_drift_is_modified_in_place(stubbed):
+    """A subscription changed by hand (other topic, fewer categories, another source) is put back
+    with ModifyEventSubscription and the source id calls; nothing is deleted or recreated."""
+    stubbers, log = stubbed
+    rds = stubbers["rds"]
+    args = rds_events_args()
+    wanted = sorted(args["event_categories"])
+    assert {"failure", "failover", "maintenance", "low storage"} <= set(wanted)
+    rds.add_response(
+        "describe_event_subscriptions",
+        stored_subscription(OLD_TOPIC_ARN, ["failure"], ["someone-elses-db"]),
+        {"SubscriptionName": f"{NAME}-db-events"},
+    )
+    rds.add_response(
+        "modify_event_subscription",
+        {},
+        {
+            "SubscriptionName": f"{NAME}-db-events",
+            "SnsTopicArn": TOPIC_ARN,
+            "SourceType": "db-instance",
+            "EventCategories": wanted,
+            "Enabled": True,
+        },
+    )
+    rds.add_response(
+        "add_source_identifier_to_subscription",
+        {},
+        {"SubscriptionName": f"{NAME}-db-events", "SourceIdentifier": NAME},
+    )
+    rds.add_response(
+        "remove_source_identifier_from_subscription",
+        {},
+        {"SubscriptionName": f"{NAME}-db-events", "SourceIdentifier": "someone-elses-db"},
+    )
+    result = run_main(rds_event_subscription.main, args, diff=True)
+    assert not result.failed, result.data
+    assert result["changed"] is True
+    assert result["diff"]["before"]["sns_topic_arn"] == OLD_TOPIC_ARN
+    assert result["subscription"]["source_ids"] == [NAME]
+    assert "CreateEventSubscription" not in log.names and "DeleteEventSubscription" not in log.names
+
+    log.calls.clear()
+    rds.add_response(
+        "describe_event_subscriptions",
+        stored_subscription(TOPIC_ARN, list(reversed(wanted)), [NAME]),
+        {"SubscriptionName": f"{NAME}-db-events"},
+    )
+    again = run_main(rds_event_subscription.main, args)
+    assert again["changed"] is False
+    assert log.names == ["DescribeEventSubscriptions"]
+
+
+def test_rds_event_subscription_drift_in_check_mode_writes_nothing(stubbed):
+    stubbers, log = stubbed
+    stubbers["rds"].add_response(
+        "describe_event_subscriptions",
+        stored_subscription(TOPIC_ARN, ["failure"], [NAME]),
+        {"SubscriptionName": f"{NAME}-db-events"},
+    )
+    result = run_main(rds_event_subscription.main, rds_events_args(), check_mode=True)
+    assert not result.failed, result.data
+    assert result["changed"] is True
+    assert log.names == ["DescribeEventSubscriptions"]

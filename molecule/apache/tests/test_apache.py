@@ -35,10 +35,36 @@ def test_health_proxied_with_security_headers(host):
     assert headers.get("x-frame-options") == "DENY"
     assert headers.get("strict-transport-security", "").startswith("max-age=31536000")
     assert "referrer-policy" in headers
-    # Empty apache_content_security_policy: header not sent.
-    assert "content-security-policy" not in headers
+    assert headers.get("x-permitted-cross-domain-policies") == "none"
+    assert "camera=()" in headers.get("permissions-policy", "")
     # Neither Apache's version nor the backend's banner leaks.
     assert headers.get("server") == "Apache"
+
+
+def _csp(headers):
+    """The Content-Security-Policy header as {directive: [sources]}."""
+    policy = {}
+    for part in headers.get("content-security-policy", "").split(";"):
+        words = part.split()
+        if words:
+            policy[words[0]] = words[1:]
+    return policy
+
+
+def test_content_security_policy_allows_only_the_shop_and_the_processor_scripts(host):
+    """PCI DSS 6.4.3 / 11.6.1: on by default; converge.yml sets apache_csp_script_src to the processor."""
+    _, headers = _headers(host, "http://127.0.0.1/health")
+    assert "content-security-policy-report-only" not in headers  # enforced, not only reported
+    policy = _csp(headers)
+    assert policy.get("script-src") == ["'self'", "https://js.processor.example"]
+    assert policy.get("default-src") == ["'self'"]
+    assert policy.get("object-src") == ["'none'"]
+    assert policy.get("frame-ancestors") == ["'none'"]
+    everything = [source for sources in policy.values() for source in sources]
+    assert not [s for s in everything if s in ("*", "'unsafe-inline'", "'unsafe-eval'") or s.startswith("http:")]
+    # also on error responses (Header always)
+    status_line, missing = _headers(host, "http://127.0.0.1/gearlift-no-such-page")
+    assert _csp(missing).get("script-src") == ["'self'", "https://js.processor.example"], status_line
 
 
 def test_trace_refused(host):

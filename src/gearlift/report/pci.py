@@ -4,11 +4,15 @@ data/pci_matrix.json names the controls: ``{"tag": T}`` (a tag on a task in role
 ``{"task": R}`` (a playbook task named "PCI R | ..."). Every reference is looked up in the
 repository; the evidence status comes from the audit results whose ``pci`` field falls under the
 row's requirement prefixes: fail if any fails, else pass if any passes, else skipped, else
-"no evidence". Out-of-scope rows say why instead.
+"no evidence". Out-of-scope rows say why instead. ``readback`` names the checks that read a control
+back from what was provisioned (``path::test_function``, for example the provisioning checker
+tests/integration/test_provision.py reading the rehearsal account); ``missing_readbacks`` reports
+the ones that do not exist.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 from dataclasses import dataclass, field
 from importlib import resources
@@ -53,6 +57,7 @@ class MatrixRow:
     aws: list[str]
     settings: list[SettingCheck]
     evidence: list[AuditControl] = field(default_factory=list)
+    readback: list[str] = field(default_factory=list)
 
     @property
     def status(self) -> str:
@@ -122,6 +127,32 @@ def unlinked_rows(matrix: dict[str, Any]) -> list[str]:
     return bad
 
 
+def _test_functions(path: Path) -> set[str]:
+    """Names of the module-level (async) functions of a Python test file; empty when unreadable."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return set()
+    return {node.name for node in tree.body if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)}
+
+
+def missing_readbacks(matrix: dict[str, Any], root: Path) -> list[str]:
+    """Every readback check ('path::function') in the matrix that the repository at root does not have."""
+    missing: list[str] = []
+    found: dict[str, set[str]] = {}
+    for row in matrix["rows"]:
+        for ref in row.get("readback", []):
+            path, sep, function = str(ref).partition("::")
+            if not sep or not function or path.startswith("/") or ".." in Path(path).parts:
+                missing.append(f"{row['req']}: readback {ref!r} is not 'relative/path.py::test_function'")
+                continue
+            if path not in found:
+                found[path] = _test_functions(root / path)
+            if function not in found[path]:
+                missing.append(f"{row['req']}: readback {ref}")
+    return missing
+
+
 def _check(raw: dict[str, Any], effective: dict[str, Any]) -> SettingCheck:
     var, op = str(raw["var"]), str(raw.get("op", "eq"))
     value = effective.get(var)
@@ -160,6 +191,7 @@ def build_matrix(
                 aws=[str(a) for a in raw.get("aws", [])],
                 settings=[_check(s, effective) for s in raw.get("settings", [])],
                 evidence=audit.for_requirement(prefixes) if prefixes else [],
+                readback=[str(r) for r in raw.get("readback", [])],
             )
         )
     return rows
