@@ -5,14 +5,16 @@ site.yml without the fleet, a bake from Canonical's image (promoted), the fleet
 on it, a re-bake on top of the golden image, a deploy of it under a request
 loop (every host replaced, no failed request), a bake whose boot test fails
 (nothing promoted, nothing left), a deploy whose new hosts fail health (rolled
-back), a patch run under a request loop, and a patch run whose first batch
-fails (stops, the other batch untouched). The baked image is inspected for a
+back), a patch run under a request loop (the group at min = desired = 2:
+a surge keeps 2 in service, settled at the end), and a patch run whose first
+batch fails (stops, the failed host replaced, the other batch untouched). The baked image is inspected for a
 secret, SSH host keys and a machine-id.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -230,6 +232,37 @@ def test_deploy_whose_new_hosts_fail_health_rolls_back(life: Lifecycle) -> None:
     assert load.result.failed == 0, _failed(load.result)
 
 
+class Capacity:
+    """DescribeAutoScalingGroups every 0.5 s in the background, bounded: InService count, desired, surge tag."""
+
+    def __init__(self, life: Lifecycle) -> None:
+        self.life = life
+        self.samples: list[tuple[int, int, bool]] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+
+    def loop(self) -> None:
+        deadline = time.monotonic() + 3600
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            group = self.life.group()
+            in_service = sum(1 for i in group["Instances"] if i["LifecycleState"] == "InService")
+            surge = any(t["Key"] == "gearlift:surge" for t in group.get("Tags", []))
+            self.samples.append((in_service, group["DesiredCapacity"], surge))
+            self.stop.wait(0.5)
+
+    def __enter__(self) -> Capacity:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=30)
+
+
+def _surge_tag(life: Lifecycle) -> bool:
+    return any(t["Key"] == "gearlift:surge" for t in life.group().get("Tags", []))
+
+
 def _pid1_start(host: str) -> str:
     return podman.exec_(host, "cut", "-d", " ", "-f22", "/proc/1/stat").stdout.strip()
 
@@ -237,8 +270,10 @@ def _pid1_start(host: str) -> str:
 def test_patch_run_patches_every_host_without_a_failed_request(life: Lifecycle) -> None:
     hosts = sorted(life.members())
     boots = {h: _pid1_start(h) for h in hosts}
+    group = life.group()
+    assert group["MinSize"] == group["DesiredCapacity"] == 2, "the shipped inventory runs min = desired = 2"
     run = f"test-ok-{time.strftime('%Y%m%d-%H%M%S')}"
-    with life.load() as load:
+    with life.load() as load, Capacity(life) as capacity:
         started = time.monotonic()
         life.ok("playbooks/patch.yml", fleet_patch_reboot="always", fleet_patch_run=run)
         life.facts["patch_seconds"] = time.monotonic() - started
@@ -249,6 +284,15 @@ def test_patch_run_patches_every_host_without_a_failed_request(life: Lifecycle) 
     assert set(life.members()) == set(hosts) and set(hosts) <= life.healthy()
     assert load.result.sent > 100 and load.result.failed == 0, _failed(load.result)
     life.facts["patch_load"] = load.result
+    # At its minimum the group got a surge of one host (unpatched, never in a batch), settled at the end:
+    # never fewer than 2 in service, desired back at 2, the surge host gone, the record removed.
+    surge = report["surge"]
+    assert surge["count"] == 1 and surge["status"] == "settled" and surge["terminated"] == surge["instances"], surge
+    assert not set(surge["instances"]) & set(hosts)
+    assert len(capacity.samples) > 10 and min(c[0] for c in capacity.samples) >= 2, capacity.samples
+    assert max(c[1] for c in capacity.samples) == 3 and any(c[2] for c in capacity.samples), capacity.samples
+    assert life.group()["DesiredCapacity"] == 2 and not _surge_tag(life)
+    life.facts["patch_capacity"] = min(c[0] for c in capacity.samples)
 
 
 def test_failed_patch_batch_stops_the_run_and_leaves_the_other_batches(life: Lifecycle) -> None:
@@ -267,15 +311,27 @@ def test_failed_patch_batch_stops_the_run_and_leaves_the_other_batches(life: Lif
         )  # fmt: skip
     boots = {h: _pid1_start(h) for h in others}
     run = f"test-stop-{time.strftime('%Y%m%d-%H%M%S')}"
-    result, _lines = life.play(
-        "playbooks/patch.yml", fleet_patch_reboot="always", fleet_patch_run=run, fleet_patch_health_timeout=60
-    )
+    with Capacity(life) as capacity:
+        result, _lines = life.play(
+            "playbooks/patch.yml", fleet_patch_reboot="always", fleet_patch_run=run, fleet_patch_health_timeout=60
+        )
     assert not result.ok
     report = json.loads((REPO / f"reports/patch/{run}.json").read_text(encoding="utf-8"))
     statuses = {r["host"]: r["status"] for r in report["hosts"]}
     assert statuses == dict.fromkeys(broken, "failed"), report
     assert all(h not in statuses for h in others)
     assert {h: _pid1_start(h) for h in others} == boots, "a host of a later batch was touched"
-    states = {i["InstanceId"]: i["LifecycleState"] for i in life.group()["Instances"]}
-    assert all(states[h] == "Standby" for h in broken) and all(states[h] == "InService" for h in others)
+    # The failed host does not answer: terminated, the group replaced it (not left in Standby); recorded.
+    actions = {r["host"]: r["action"] for r in report["hosts"]}
+    assert all("the group replaces it" in actions[h] for h in broken), actions
+    group = life.group()
+    states = {i["InstanceId"]: i["LifecycleState"] for i in group["Instances"]}
+    assert all(states.get(h) in (None, "Terminating", "Terminated") for h in broken), states
+    assert all(states[h] == "InService" for h in others)
+    replacements = [h for h, state in states.items() if state == "InService" and h not in others]
+    assert len(replacements) == len(broken) and not set(replacements) & set(report["surge"]["instances"]), states
+    # The surge was settled once the replacement was healthy: capacity never below 2, desired back at 2.
+    assert report["surge"]["status"] == "settled", report["surge"]
+    assert min(c[0] for c in capacity.samples) >= 2, capacity.samples
+    assert group["DesiredCapacity"] == 2 and not _surge_tag(life)
     assert "not touched" in (REPO / f"reports/patch/{run}.md").read_text(encoding="utf-8")
