@@ -787,16 +787,12 @@ class _Checker:
             if net.version != 4:
                 self.refuse("gearlift_onprem_cidrs", f"{net} is not IPv4 (the VPN's static routes are IPv4 here).")
             elif net.prefixlen == 0:
-                self.refuse(
-                    "gearlift_onprem_cidrs", "0.0.0.0/0 would send all traffic (the internet too) to the site."
-                )
+                self.refuse("gearlift_onprem_cidrs", "0.0.0.0/0 would send all traffic (the internet too) to the site.")
             elif vpc is not None and net.overlaps(vpc):
                 self.refuse("gearlift_onprem_cidrs", f"{net} overlaps gearlift_vpc_cidr {vpc}: pick distinct ranges.")
         peer = self.text("gearlift_onprem_vpn_peer_ip") or ""
         if nets and not peer:
-            self.refuse(
-                "gearlift_onprem_vpn_peer_ip", "is required with gearlift_onprem_cidrs: the site VPN device."
-            )
+            self.refuse("gearlift_onprem_vpn_peer_ip", "is required with gearlift_onprem_cidrs: the site VPN device.")
         elif peer:
             try:
                 address = ipaddress.IPv4Address(peer)
