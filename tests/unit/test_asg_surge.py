@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import botocore.exceptions
@@ -15,7 +14,6 @@ from ansible_collections.gearlift.platform.plugins.module_utils import surge as 
 from gearlift.twin.awsclients import Clients
 from gearlift.twin.controlplane import MotoControlPlane
 from gearlift.twin.emulator.lifecycle import CANONICAL_OWNER
-from gearlift.twin.netutil import free_port
 from tests.unit.module_harness import Result, dummy_aws_env, run_main
 
 REGION = "us-east-1"
@@ -154,16 +152,6 @@ def test_wait_returns_as_soon_as_the_condition_holds() -> None:
 #
 # One real emulator process (gearlift.twin.emulator.server, as the twin starts it, with every fidelity rule:
 # EnterStandby below the minimum is refused as on AWS), reset between tests; no containers.
-
-
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoControlPlane]:
-    plane = MotoControlPlane(tmp_path_factory.mktemp("emulator"), ["127.0.0.1"], free_port())
-    plane.start()
-    try:
-        yield plane
-    finally:
-        plane.stop()
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ import textwrap
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,21 +26,10 @@ import pytest
 from gearlift.twin.awsclients import Clients
 from gearlift.twin.controlplane import MotoControlPlane
 from gearlift.twin.emulator.lifecycle import CANONICAL_OWNER
-from gearlift.twin.netutil import free_port
 from tests.unit.module_harness import REPO
 
 REGION = "us-east-1"
 NAME = "shop"
-
-
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoControlPlane]:
-    plane = MotoControlPlane(tmp_path_factory.mktemp("emulator"), ["127.0.0.1"], free_port())
-    plane.start()
-    try:
-        yield plane
-    finally:
-        plane.stop()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,19 +23,8 @@ from gearlift.twin import channel
 from gearlift.twin.awsclients import Clients
 from gearlift.twin.controlplane import MotoControlPlane
 from gearlift.twin.emulator.lifecycle import CANONICAL_OWNER
-from gearlift.twin.netutil import free_port
 
 REGION = "us-east-1"
-
-
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoControlPlane]:
-    plane = MotoControlPlane(tmp_path_factory.mktemp("emulator"), ["127.0.0.1"], free_port())
-    plane.start()
-    try:
-        yield plane
-    finally:
-        plane.stop()
 
 
 @pytest.fixture
