@@ -104,12 +104,13 @@ def _measured_board(**override: Any) -> Scoreboard:
         "audit.pass": 120,
         "audit.fail": 0,
         "audit.skipped": 7,
+        "uploads_confirmed": 40,
+        "uploads_lost": 0,
+        "carts_lost": 0,
     }
     values.update(override)
     for key, value in values.items():
         board.measure(key, value)
-    for key in ("uploads_confirmed", "uploads_lost", "carts_lost"):
-        board.missing(key, "the stand-in shop has no uploads or carts yet")
     return board
 
 
@@ -127,6 +128,19 @@ def test_a_lost_order_fails_the_run() -> None:
     summary = build(_measured_board(orders_lost=1), _passed(*PHASES), 1200.0, alb_required=True)
     assert summary["result"] == "failed"
     assert any("orders_lost = 1" in r for r in summary["verdict_reasons"])
+
+
+def test_a_lost_upload_fails_the_run() -> None:
+    summary = build(_measured_board(uploads_lost=2), _passed(*PHASES), 1200.0, alb_required=True)
+    assert summary["result"] == "failed"
+    assert any("uploads_lost = 2" in r for r in summary["verdict_reasons"])
+
+
+def test_lost_carts_are_shown_but_are_not_a_lost_sale() -> None:
+    summary = build(_measured_board(carts_lost=3), _passed(*PHASES), 1200.0, alb_required=True)
+    assert summary["result"] == "passed", summary["verdict_reasons"]
+    assert summary["carts_lost"] == 3
+    assert any(line.startswith("carts_lost") and line.endswith(": 3") for line in scoreboard.render(summary))
 
 
 def test_a_failed_phase_fails_the_run() -> None:
@@ -210,13 +224,19 @@ class FakeStory(Story):
         self.finished = True
         for key, value in self.final.items():
             self.board.measure(key, value)
-        for key in ("uploads_confirmed", "uploads_lost", "carts_lost"):
-            self.board.missing(key, "no uploads or carts in the stand-in shop yet")
 
 
 def _story(plan: phases.Plan, **final: Any) -> FakeStory:
     story = FakeStory(twin=cast(Twin, object()), repo=Path("."), plan=plan, log=lambda _line: None)
-    story.final = {"orders_confirmed": 10, "orders_lost": 0, "shop_status_through_alb": 200, **final}
+    story.final = {
+        "orders_confirmed": 10,
+        "orders_lost": 0,
+        "uploads_confirmed": 4,
+        "uploads_lost": 0,
+        "carts_lost": 0,
+        "shop_status_through_alb": 200,
+        **final,
+    }
     return story
 
 

@@ -235,3 +235,25 @@ def test_the_asg_loop_leaves_instances_launched_after_its_ec2_listing_alone() ->
     controller.replace_and_register(listing, unhealthy_targets=set(), launched_at={})
     # i-new is in the group but not in the EC2 listing of this round: not judged, not replaced.
     assert asg.terminated == ["i-gone"]
+
+
+def test_a_twin_refused_at_preflight_leaves_the_running_twin_of_that_name_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two clones rehearsing with the same prefix: the second is refused and must not tear down the first."""
+    from gearlift.twin import podman
+    from gearlift.twin import twin as twin_module
+    from gearlift.twin.errors import TwinError
+
+    class Running:
+        name = "gearlift-twin-anchor"
+
+    monkeypatch.setattr(podman, "check_runtime_config", lambda: None)
+    monkeypatch.setattr(podman, "list_containers", lambda label: [Running()])
+    cleaned: list[str] = []
+    monkeypatch.setattr(twin_module, "clean", lambda config, log=None: cleaned.append(config.prefix) or [])
+    other = twin_module.Twin(twin_module.TwinConfig(state_dir=tmp_path), log=lambda _line: None)
+    with pytest.raises(TwinError, match="earlier twin 'gearlift-twin' are still there"):
+        other.up()
+    other.down()
+    assert cleaned == []

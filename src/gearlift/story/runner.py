@@ -28,6 +28,7 @@ from gearlift.story.scoreboard import (
     render,
     write,
 )
+from gearlift.story.shoppers import ShopperLoop
 from gearlift.story.traffic import OrderLoop, Probe, Target
 from gearlift.twin import podman
 from gearlift.twin.errors import TwinError
@@ -45,7 +46,6 @@ EXTRA: dict[str, Any] = {}
 LEGACY_ORDERS = 500
 ORDER_PREFIX = "story"
 MIGRATION_STATE = "/var/lib/gearlift-migration"
-NOT_YET = "the stand-in shop has no {what} yet (the stateful shop is being built): nothing to count"
 
 
 class PhaseFailed(Exception):
@@ -64,6 +64,7 @@ class Story:
     records: list[PhaseRecord] = field(default_factory=list)
     onprem: OnPremEstate | None = None
     orders: OrderLoop | None = None
+    shoppers: ShopperLoop | None = None
     cut_over: bool = False
     finished: bool = False
     runs: int = 0
@@ -170,7 +171,8 @@ class Story:
 
     def failed_requests(self, phase: str, probe: Probe | None) -> None:
         """failed_requests.<phase>: the customer's orders that failed in it, plus the ALB probe's failures."""
-        from_orders = self.orders.failed(phase) if self.orders is not None else None
+        counts = [loop.failed(phase) for loop in (self.orders, self.shoppers) if loop is not None]
+        from_orders = None if all(c is None for c in counts) else sum(c or 0 for c in counts)
         if from_orders is None and probe is None:
             self.board.missing(f"failed_requests.{phase}", "no traffic ran during the phase")
             return
@@ -179,6 +181,8 @@ class Story:
         detail: dict[str, Any] = {"orders_failed": from_orders}
         if self.orders is not None and phase in self.orders.by_phase:
             detail["orders_statuses"] = dict(self.orders.by_phase[phase].statuses)
+        if self.shoppers is not None and phase in self.shoppers.by_phase:
+            detail["shoppers_statuses"] = dict(self.shoppers.by_phase[phase].statuses)
         if probe is not None:
             detail["alb_probe"] = {
                 "sent": probe.sent,
@@ -195,7 +199,10 @@ class Story:
         if self.finished:
             return
         self.finished = True
+        if self.shoppers is not None:
+            self.shoppers.stop()
         self._count_orders()
+        self._count_uploads_and_carts()
         answer = self.alb_answer()
         if answer is None:
             self.board.missing("shop_status_through_alb", "no ALB with an HTTPS listener (provision did not run)")
@@ -204,8 +211,6 @@ class Story:
         else:
             self.board.measure("shop_status_through_alb", int(answer))
         self._cost()
-        for what, key in (("uploads", "uploads_confirmed"), ("uploads", "uploads_lost"), ("carts", "carts_lost")):
-            self.board.missing(key, NOT_YET.format(what=what))
         for phase in FAILED_REQUEST_PHASES:
             if f"failed_requests.{phase}" not in self.board.values:
                 self.board.why_not.setdefault(f"failed_requests.{phase}", f"phase {phase} did not run to its end")
@@ -216,7 +221,7 @@ class Story:
                 self.board.missing(key, "no order loop ran (phase estate not in this run)")
             return
         self.orders.stop()
-        confirmed = set(self.orders.confirmed)
+        confirmed = set(self.orders.confirmed) | set(self.shoppers.orders if self.shoppers is not None else ())
         self.board.measure("orders_confirmed", len(confirmed))
         query = f"SELECT order_ref FROM shop.orders WHERE order_ref LIKE '{ORDER_PREFIX}-%'"  # noqa: S608 - constant
         try:
@@ -235,12 +240,38 @@ class Story:
             "checked_in": where,
             "confirmed": len(confirmed),
             "confirmed_with_id": sum(1 for v in self.orders.confirmed.values() if v is not None),
+            "from_cart_checkouts": len(self.shoppers.orders) if self.shoppers is not None else 0,
             "stored": len(stored),
             "stored_twice": len(stored) - len(set(stored)),
             "never_confirmed": len(self.orders.unconfirmed),
             "lost_refs": missing[:20],
             "loop_seconds": round(self.orders.seconds, 1),
             "first_failures": self.orders.failures[:20],
+        }
+
+    def _count_uploads_and_carts(self) -> None:
+        """Every design the shop confirmed must be served byte-identical by the front door of the end."""
+        if self.shoppers is None:
+            for key in ("uploads_confirmed", "uploads_lost", "carts_lost"):
+                self.board.missing(key, "no shoppers ran (phase estate not in this run)")
+            return
+        shoppers = self.shoppers
+        self.board.measure("uploads_confirmed", len(shoppers.uploads))
+        self.board.measure("carts_lost", sum(shoppers.carts_lost.values()))
+        door = shoppers.target
+        missing = shoppers.missing_uploads(door)
+        self.board.measure("uploads_lost", len(missing))
+        self.board.detail["uploads"] = {
+            "checked_through": "the ALB" if self.cut_over else "the legacy shop (no cutover in this run)",
+            "confirmed": len(shoppers.uploads),
+            "confirmed_bytes": shoppers.upload_bytes,
+            "lost_ids": missing[:20],
+        }
+        self.board.detail["carts"] = {
+            "lost_by_phase": dict(shoppers.carts_lost),
+            "checkouts_confirmed_rows": len(shoppers.orders),
+            "first_failures": shoppers.failures[:20],
+            "loop_seconds": round(shoppers.seconds, 1),
         }
 
     def _cost(self) -> None:
@@ -266,6 +297,7 @@ def estate(s: Story) -> None:
     """Today's estate up and serving; the customer's order loop starts and keeps running."""
     s.onprem = s.twin.onprem_up(orders=LEGACY_ORDERS)
     s.orders = OrderLoop(Target(s.onprem.app_url), prefix=ORDER_PREFIX).start()
+    s.shoppers = ShopperLoop(Target(s.onprem.app_url), prefix=f"{ORDER_PREFIX}-cart").start()
     deadline = time.monotonic() + 60
     while len(s.orders.confirmed) < 5 and time.monotonic() < deadline and s.orders.running:
         time.sleep(0.5)
@@ -325,6 +357,8 @@ def cutover(s: Story) -> None:
     if s.orders is not None and alb is not None and s.alb_status() == 200:
         before = len(s.orders.confirmed)
         s.orders.switch(alb)  # DNS now points at the ALB
+        if s.shoppers is not None:
+            s.shoppers.switch(alb)
         s.log("cutover: the customers' orders now go through the ALB")
         deadline = time.monotonic() + 90
         while len(s.orders.confirmed) < before + 10 and time.monotonic() < deadline and s.orders.running:
@@ -466,8 +500,9 @@ def execute(
             continue
         story.log(f"== phase {name}{' (prerequisite)' if record.prerequisite else ''} ==")
         begin = clock()
-        if story.orders is not None:
-            story.orders.phase = name
+        for loop in (story.orders, story.shoppers):
+            if loop is not None:
+                loop.phase = name
         try:
             steps[name](story)
             record.status = "passed"

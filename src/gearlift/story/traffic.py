@@ -38,7 +38,22 @@ class Target:
             raise ValueError(f"story traffic only goes to http(s)://127.0.0.1:<port>, not {self.url!r}")
 
     def request(self, method: str, path: str, body: bytes | None = None, timeout: float = 10.0) -> tuple[str, bytes]:
-        """(status or exception name, body) of one request on a new connection."""
+        """(status or exception name, body) of one JSON request on a new connection."""
+        reply = self.exchange(method, path, body, timeout=timeout)
+        return reply.status, reply.body
+
+    def exchange(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        content_type: str = "application/json",
+        timeout: float = 10.0,
+        max_bytes: int = 16384,
+    ) -> Reply:
+        """One request on a new connection: the status (or the exception's name), at most ``max_bytes`` of
+        the body, and the response headers (lower-case names; Set-Cookie values joined by newlines)."""
         parts = urlsplit(self.url)
         assert parts.port is not None
         conn: http.client.HTTPConnection
@@ -47,17 +62,28 @@ class Target:
             conn = http.client.HTTPSConnection("127.0.0.1", parts.port, timeout=timeout, context=context)
         else:
             conn = http.client.HTTPConnection("127.0.0.1", parts.port, timeout=timeout)
-        headers = {"Connection": "close", "Host": "localhost"}
+        sent = {"Connection": "close", "Host": "localhost", **(headers or {})}
         if body is not None:
-            headers["Content-Type"] = "application/json"
+            sent["Content-Type"] = content_type
         try:
-            conn.request(method, path, body=body, headers=headers)
+            conn.request(method, path, body=body, headers=sent)
             response = conn.getresponse()
-            return str(response.status), response.read(16384)
+            got: dict[str, str] = {}
+            for name, value in response.getheaders():
+                key = name.lower()
+                got[key] = f"{got[key]}\n{value}" if key in got else value
+            return Reply(str(response.status), response.read(max_bytes), got)
         except (OSError, http.client.HTTPException, ssl.SSLError) as exc:
-            return type(exc).__name__, b""
+            return Reply(type(exc).__name__, b"", {})
         finally:
             conn.close()
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: str
+    body: bytes
+    headers: dict[str, str]
 
 
 @dataclass

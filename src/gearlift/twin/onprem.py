@@ -40,6 +40,8 @@ DB_NAME = "shop"
 SITE_CIDR = "192.168.50.0/24"
 SITE_ADDRESSES = {ONPREM_DB_HOST: "192.168.50.10", ONPREM_APP_HOST: "192.168.50.20"}
 APP_USER = "shopapp"
+#: Customers' uploaded designs, on the app server's local disk as today (the stand-in's default).
+ONPREM_UPLOAD_DIR = "/var/lib/shop/designs"
 
 ONPREM_CNF = """[mysqld]
 # Written by the gearlift twin: the shop's on-premises MySQL server as it runs today.
@@ -59,7 +61,7 @@ After=network-online.target
 
 [Service]
 User=shop
-Environment=APP_BIND=0.0.0.0 APP_PORT=8080 SHOP_ENV_FILE={APP_ENV_FILE}
+Environment=APP_BIND=0.0.0.0 APP_PORT=8080 SHOP_ENV_FILE={APP_ENV_FILE} SHOP_UPLOAD_DIR={ONPREM_UPLOAD_DIR}
 ExecStart=/usr/bin/java -jar {APP_JAR}
 SuccessExitStatus=143
 Restart=on-failure
@@ -149,6 +151,7 @@ class OnPremEstate:
         script = (
             "set -e; id shop >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin shop; "
             "install -d -m 0750 -o root -g shop /etc/shop; "
+            f"install -d -m 0750 -o shop -g shop {ONPREM_UPLOAD_DIR}; "
             f"cat > {APP_ENV_FILE}; chown root:shop {APP_ENV_FILE}; chmod 0640 {APP_ENV_FILE}"
         )
         podman.run("exec", "-i", self.app_container, "sh", "-c", script, input_bytes=env.encode())

@@ -89,6 +89,7 @@ class Twin:
         self.seeded: dict[str, str] = {}
         self.onprem: OnPremEstate | None = None
         self.checker = TargetHealthChecker(self.log)
+        self.owned = False
 
     # ------------------------------------------------------------------ utils
     def log(self, message: str) -> None:
@@ -153,6 +154,9 @@ class Twin:
     # --------------------------------------------------------------------- up
     def up(self) -> None:
         self.preflight()
+        # From here on the twin's name is ours: down() removes what carries it. A refused
+        # preflight (another twin of this name is running) leaves the other twin alone.
+        self.owned = True
         try:
             self._up()
         except BaseException:
@@ -429,6 +433,9 @@ class Twin:
 
     # ------------------------------------------------------------------- down
     def down(self) -> None:
+        """Tear down what up() built; nothing when up() never got past its preflight."""
+        if not self.owned:
+            return
         self.stop_loop()
         if self.alb is not None:
             self.alb.stop_all()
