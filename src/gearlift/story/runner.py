@@ -411,11 +411,22 @@ def report(s: Story) -> None:
     figures = {
         "date": time.strftime("%Y-%m-%d", time.gmtime()),
         "drills": [],
-        "migration": {
+        "migration": {"rehearsed_on": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+        | {
             k: values.get(k)
-            for k in ("read_only_window_s", "orders_confirmed", "orders_lost", "shop_status_through_alb")
+            for k in (
+                "read_only_window_s",
+                "orders_confirmed",
+                "orders_lost",
+                "uploads_confirmed",
+                "uploads_lost",
+                "carts_lost",
+                "shop_status_through_alb",
+                "monthly_cost_usd",
+            )
         }
-        | {"failed_requests": {p: values.get(f"failed_requests.{p}") for p in FAILED_REQUEST_PHASES}},
+        | {"failed_requests": {p: values.get(f"failed_requests.{p}") for p in FAILED_REQUEST_PHASES}}
+        | {"audit": {k: values.get(f"audit.{k}") for k in ("pass", "fail", "skipped")}},
     }
     if "rto_s" in values:
         figures["drills"] = [
