@@ -199,7 +199,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_clean(args: argparse.Namespace) -> int:
-    removed = clean(TwinConfig(prefix=args.prefix), log=_say)
+    removed = clean(TwinConfig(prefix=args.prefix), log=_say, account_images=args.images)
     _say(f"{len(removed)} item(s) removed" if removed else "nothing to clean")
     return 0
 
@@ -306,6 +306,11 @@ def build_parser() -> argparse.ArgumentParser:
     twin_sub = twin.add_subparsers(dest="twin_command", required=True)
     cln = twin_sub.add_parser("clean", help="remove containers, network and processes an earlier twin left")
     cln.add_argument("--prefix", default="gearlift-twin")
+    cln.add_argument(
+        "--images",
+        action="store_true",
+        help="also remove the golden images the account keeps between rehearsals (the next bake starts over)",
+    )
     cln.set_defaults(func=cmd_clean)
     img = twin_sub.add_parser("images", help="build the cached test-host images")
     img.set_defaults(func=cmd_images)

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from gearlift.twin import podman
-from gearlift.twin.dataplane.ec2 import LOCAL_IMAGE_TAG
+from gearlift.twin.dataplane.amis import LOCAL_IMAGE_TAG
 from gearlift.twin.loadloop import LoadLoop, LoadResult
 from gearlift.twin.runner import RunResult, run_playbook
 from gearlift.twin.twin import Twin

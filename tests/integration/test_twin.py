@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from gearlift.twin import images, podman
-from gearlift.twin.dataplane.ec2 import LOCAL_IMAGE_TAG
+from gearlift.twin.dataplane.amis import LOCAL_IMAGE_TAG
 from gearlift.twin.netutil import http_get
 from gearlift.twin.twin import Twin
 

@@ -17,9 +17,11 @@ PATH: Final = "/_gearlift/"
 IMAGE_AVAILABLE: Final = "image-available"
 # The target health the data plane's checks saw: {target group ARN: {target id: state}}.
 TARGET_HEALTH: Final = "target-health"
+# An image the account kept from an earlier rehearsal (gearlift.twin.dataplane.amis): register it again.
+IMAGE_RESTORE: Final = "image-restore"
 # Advance instance refreshes now (the emulator also ticks by itself every second).
 TICK: Final = "tick"
-REPORTS: Final = frozenset({IMAGE_AVAILABLE, TARGET_HEALTH, TICK})
+REPORTS: Final = frozenset({IMAGE_AVAILABLE, IMAGE_RESTORE, TARGET_HEALTH, TICK})
 
 
 def send(endpoint: str, report: str, body: dict[str, Any], timeout: float = 10) -> dict[str, Any]:

@@ -23,8 +23,9 @@ from gearlift.twin import images, podman
 from gearlift.twin.awsclients import DUMMY_KEY_ID, DUMMY_SECRET, Clients
 from gearlift.twin.controlplane import MotoControlPlane
 from gearlift.twin.dataplane import Reconciler, Round
+from gearlift.twin.dataplane.amis import LOCAL_IMAGE_TAG, AccountImages, kept_local_images, store_dir
 from gearlift.twin.dataplane.autoscaling import AsgController
-from gearlift.twin.dataplane.ec2 import LOCAL_IMAGE_TAG, Ec2Reconciler
+from gearlift.twin.dataplane.ec2 import Ec2Reconciler
 from gearlift.twin.dataplane.elbv2 import AlbReconciler, TargetHealthReconciler
 from gearlift.twin.dataplane.network import FirewallReconciler
 from gearlift.twin.dataplane.rds import RdsReconciler
@@ -225,6 +226,7 @@ class Twin:
         self.ec2.on_start = self.firewall.seal
         self.rds.on_start = self.firewall.seal
         self.reconcilers = (
+            AccountImages(layout, self.clients, self.log),
             self.ec2,
             self.firewall,
             TargetHealthReconciler(self.checker, self.alb, self.clients, self.config.region),
@@ -456,8 +458,12 @@ class Twin:
         return data
 
 
-def clean(config: TwinConfig, log: Log | None = None) -> list[str]:
-    """Remove everything a twin with this prefix left: containers, network, processes."""
+def clean(config: TwinConfig, log: Log | None = None, account_images: bool = False) -> list[str]:
+    """Remove everything a twin with this prefix left: containers, network, processes.
+
+    The images the account keeps for later rehearsals (gearlift.twin.dataplane.amis) stay, unless
+    ``account_images``: then they and their records go too.
+    """
     layout = config.layout()
     removed: list[str] = []
     try:
@@ -473,11 +479,17 @@ def clean(config: TwinConfig, log: Log | None = None) -> list[str]:
     if podman.network_exists(layout.network):
         podman.run("network", "rm", "-f", layout.network, check=False)
         removed.append(f"network {layout.network}")
-    # Images committed from this twin's instances (its AMIs die with its emulator).
-    listing = podman.run("images", "--filter", f"label={layout.label}", "--format", "{{.Id}}", check=False)
-    for image_id in sorted(set(listing.stdout.split())) if listing.returncode == 0 else []:
-        if podman.run("rmi", "-f", image_id, check=False).returncode == 0:
-            removed.append(f"image {image_id[:12]}")
+    # Images committed from this twin's instances, but those the account keeps for later rehearsals.
+    kept = set() if account_images else kept_local_images(layout.state_dir)
+    listing = podman.run("images", "--filter", f"label={layout.label}", "--format", "json", check=False)
+    for item in json.loads(listing.stdout or "[]") if listing.returncode == 0 else []:
+        if kept & set(item.get("Names") or []):
+            continue
+        if podman.run("rmi", "-f", item["Id"], check=False).returncode == 0:
+            removed.append(f"image {item['Id'][:12]}")
+    if account_images and store_dir(layout.state_dir).is_dir():
+        shutil.rmtree(store_dir(layout.state_dir))
+        removed.append("the account's image records")
     pid_dirs = [d for d in (layout.state_dir, layout.runtime_dir) if d.exists()]
     if pid_dirs:
         from gearlift.twin.controlplane import _terminate

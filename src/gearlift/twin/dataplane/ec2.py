@@ -22,15 +22,13 @@ import yaml
 from gearlift.twin import channel, cloudinit, images, podman
 from gearlift.twin.awsclients import Clients, paginate
 from gearlift.twin.dataplane import Round
+from gearlift.twin.dataplane.amis import AMI_IMAGE_REPO, LOCAL_IMAGE_TAG, kept_local_images
 from gearlift.twin.errors import TwinError
 from gearlift.twin.layout import TwinLayout
 
 Log = Callable[[str], None]
 
 
-LOCAL_IMAGE_TAG = "gearlift:local-image"
-# Local images committed from instances: named by AMI id, labelled with the twin and the snapshot.
-AMI_IMAGE_REPO = "localhost/gearlift-ami"
 SNAPSHOT_LABEL = "gearlift.snapshot"
 
 
@@ -175,9 +173,10 @@ class Ec2Reconciler:
         if listing.returncode != 0:
             return
         ec2 = self.clients("ec2")
+        kept = kept_local_images(self.layout.state_dir)  # the account keeps them (dataplane.amis)
         for item in json.loads(listing.stdout or "[]"):
             names = [n for n in item.get("Names") or [] if n.startswith(AMI_IMAGE_REPO + ":")]
-            if not names:
+            if not names or names[0] in kept:
                 continue
             ami = names[0].split(":", 1)[1]
             snapshot = (item.get("Labels") or {}).get(SNAPSHOT_LABEL, "")

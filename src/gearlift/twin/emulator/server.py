@@ -49,6 +49,10 @@ def data_plane_channel(environ: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     what = str(environ.get("PATH_INFO", ""))[len(channel.PATH) :]
     if what == channel.IMAGE_AVAILABLE:
         return 200, {"updated": lifecycle.mark_image_available(account, region, str(body["image_id"]))}
+    if what == channel.IMAGE_RESTORE:
+        from gearlift.twin.emulator.account_images import restore_image
+
+        return 200, restore_image(account, region, dict(body["image"]))
     if what == channel.TARGET_HEALTH:
         return 200, {"targets": lifecycle.report_target_health(account, region, dict(body["target_groups"]))}
     if what == channel.TICK:
