@@ -175,6 +175,26 @@ def test_fleet_runs_the_promoted_image_and_a_rebake_is_promoted(life: Lifecycle)
     life.facts["second"] = life.promoted()
 
 
+def test_a_bake_with_unchanged_inputs_reuses_the_promoted_image(life: Lifecycle) -> None:
+    """An image pipeline rebuilds only when an input changes: same roles, settings and source image."""
+    images_before = {i["ImageId"] for i in life.c("ec2").describe_images(Owners=["self"])["Images"]}
+    result = life.ok("playbooks/bake_ami.yml", image_bake_source_image_id=life.facts["first"])
+    assert life.promoted() == life.facts["second"]
+    assert {i["ImageId"] for i in life.c("ec2").describe_images(Owners=["self"])["Images"]} == images_before
+    launched = life.c("ec2").describe_instances(
+        Filters=[{"Name": "tag:gearlift:bake-role", "Values": ["builder", "boot-test"]}]
+    )["Reservations"]
+    runs = {
+        t["Value"]
+        for r in launched
+        for i in r["Instances"]
+        for t in i.get("Tags", [])
+        if t["Key"] == "gearlift:bake-run"
+    }
+    assert len(runs) == 2, f"a builder was launched for the reuse run: {sorted(runs)}"  # the first bake and the rebake
+    assert result.totals().get("failures", 0) == 0
+
+
 def test_deploy_replaces_every_host_without_a_failed_request(life: Lifecycle) -> None:
     before = life.members()
     with life.load() as load:
