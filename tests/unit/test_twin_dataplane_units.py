@@ -257,3 +257,16 @@ def test_a_twin_refused_at_preflight_leaves_the_running_twin_of_that_name_alone(
         other.up()
     other.down()
     assert cleaned == []
+
+
+def test_hosts_see_the_aws_apis_on_one_fixed_port_whatever_the_loopback_port() -> None:
+    """A golden image baked in one rehearsal keeps reaching the APIs in the next (as AWS's endpoints are fixed)."""
+    from gearlift.twin.controlplane import MotoControlPlane
+    from gearlift.twin.emulator.server import listen_address
+
+    assert listen_address("10.89.77.1:4566", 40000) == ("10.89.77.1", 4566)
+    assert listen_address("127.0.0.1", 40000) == ("127.0.0.1", 40000)
+    plane = MotoControlPlane(Path("/nonexistent"), ["127.0.0.1", "10.89.77.1"], 40000, 4566)
+    assert plane.url == "http://127.0.0.1:40000"
+    assert plane.url_for("10.89.77.1") == "http://10.89.77.1:4566"
+    assert MotoControlPlane(Path("/x"), ["127.0.0.1", "10.1.1.1"], 40001).url_for("10.1.1.1") == "http://10.1.1.1:40001"

@@ -22,10 +22,15 @@ STATE_DIR_ENV = "GEARLIFT_TWIN_STATE_DIR"
 
 
 class MotoControlPlane:
-    def __init__(self, state_dir: Path, hosts: list[str], port: int) -> None:
+    """The emulator on ``port`` on loopback; ``hosts`` are the other addresses it binds, on ``host_port``
+    when given (the twin's hosts see one fixed endpoint, as AWS's regional endpoints are fixed, so a
+    golden image baked in one rehearsal reaches the APIs of the next), else on ``port``."""
+
+    def __init__(self, state_dir: Path, hosts: list[str], port: int, host_port: int | None = None) -> None:
         self.state_dir = state_dir
         self.hosts = hosts
         self.port = port
+        self.host_port = host_port
         self.pidfile = state_dir / "moto.pid"
         self.logfile = state_dir / "moto.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -34,12 +39,15 @@ class MotoControlPlane:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def port_for(self, host: str) -> int:
+        return self.port if host == "127.0.0.1" or self.host_port is None else self.host_port
+
     def url_for(self, host: str) -> str:
-        return f"http://{host}:{self.port}"
+        return f"http://{host}:{self.port_for(host)}"
 
     def start(self) -> None:
         for host in self.hosts:
-            require_free(self.port, "AWS emulator (moto)", host)
+            require_free(self.port_for(host), "AWS emulator (moto)", host)
         env = dict(os.environ)
         env["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
         # Names the twin this emulator belongs to (several twins may run on one machine).
@@ -49,7 +57,7 @@ class MotoControlPlane:
         with self.logfile.open("wb") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "gearlift.twin.emulator.server", "--port", str(self.port)]
-                + [arg for host in self.hosts for arg in ("--host", host)],
+                + [arg for host in self.hosts for arg in ("--host", f"{host}:{self.port_for(host)}")],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,

@@ -40,6 +40,9 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 # Canonical's account: the twin makes the emulator's stock Ubuntu AMIs boot
 # the local Debian 12 stand-in image (Ubuntu's archive is not reachable here).
 CANONICAL_OWNER = "099720109477"
+# The AWS APIs as the twin's hosts see them: one fixed port on the twin network's gateway (as AWS's
+# regional endpoints are fixed), whatever loopback port the controller's side got.
+HOSTS_API_PORT = 4566
 
 Log = Callable[[str], None]
 
@@ -198,7 +201,7 @@ class Twin:
             "infinity",
         )
         port = self.config.moto_port or free_port()
-        self.moto = MotoControlPlane(layout.state_dir, ["127.0.0.1", layout.gateway], port)
+        self.moto = MotoControlPlane(layout.state_dir, ["127.0.0.1", layout.gateway], port, HOSTS_API_PORT)
         self.moto.start()
         self.moto.reset()
         self.endpoints.moto = self.moto.url
@@ -219,7 +222,7 @@ class Twin:
             self.clients,
             layout.label,
             layout.network,
-            Plane(layout.gateway, layout.subnet, port),
+            Plane(layout.gateway, layout.subnet, HOSTS_API_PORT),
             self.log,
         )
         self.firewall.alb_sources = self.alb.sources
@@ -237,30 +240,49 @@ class Twin:
         self.endpoints.save(layout.endpoints_file)
 
     def _tls_material(self) -> None:
-        """A throw-away CA for the twin: MariaDB's server cert and the ALB's listener cert."""
+        """The twin's CA (RDS's CA bundle, the ALB's and on-prem certificates) and this run's server certs.
+
+        The CA outlives a run, as RDS's CA bundle does on AWS: a golden image baked in an earlier
+        rehearsal ships it and must still verify the databases of a later one (the account keeps
+        its images, gearlift.twin.dataplane.amis). It is made anew when missing or expiring within
+        a week; server certificates are issued every run.
+        """
         root = self.layout.state_dir
         for sub in ("tls-db", "tls-alb", "tls-onprem"):
             (root / sub).mkdir(exist_ok=True)
-        ca_key, ca_crt = root / "tls-db" / "ca.key", root / "tls-db" / "ca.crt"
+        # The CA's key stays in a directory of its own that no container mounts.
+        (root / "tls-ca").mkdir(mode=0o700, exist_ok=True)
+        ca_key, ca_crt = root / "tls-ca" / "ca.key", root / "tls-ca" / "ca.crt"
 
         def ossl(*args: str) -> None:
             subprocess.run(["openssl", *args], check=True, capture_output=True)
 
-        ossl(
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=gearlift-twin-ca",
-            "-keyout",
-            str(ca_key),
-            "-out",
-            str(ca_crt),
+        week = str(7 * 86400)
+        still_valid = (
+            ca_key.exists()
+            and ca_crt.exists()
+            and subprocess.run(
+                ["openssl", "x509", "-checkend", week, "-noout", "-in", str(ca_crt)], capture_output=True, check=False
+            ).returncode
+            == 0
         )
+        if not still_valid:
+            ossl(
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "90",
+                "-subj",
+                "/CN=gearlift-twin-ca",
+                "-keyout",
+                str(ca_key),
+                "-out",
+                str(ca_crt),
+            )
+            ca_key.chmod(0o600)
         for name, cn, sub in (
             # moto names every instance endpoint <id>.aaaaaaaaaa.<region>.rds.amazonaws.com
             ("server", f"*.aaaaaaaaaa.{self.config.region}.rds.amazonaws.com", "tls-db"),
@@ -292,13 +314,13 @@ class Twin:
         (root / "tls-alb" / "alb.pem").write_bytes(
             (root / "tls-alb" / "alb.crt").read_bytes() + (root / "tls-alb" / "alb.key").read_bytes()
         )
-        shutil.copy(ca_crt, root / "tls-alb" / "ca.crt")
-        shutil.copy(ca_crt, root / "tls-onprem" / "ca.crt")
+        for sub in ("tls-db", "tls-alb", "tls-onprem"):
+            shutil.copy(ca_crt, root / sub / "ca.crt")
         # MariaDB (uid mysql in the container) must read its key.
         for sub in ("tls-db", "tls-onprem"):
             for path in (root / sub).iterdir():
                 path.chmod(0o644 if path.suffix != ".key" or path.name == "server.key" else 0o600)
-        ca_key.unlink()
+        (root / "tls-ca" / "ca.srl").unlink(missing_ok=True)
 
     def _write_host_aws_config(self) -> None:
         """Endpoint + dummy credentials for the container hosts, as standard SDK files.

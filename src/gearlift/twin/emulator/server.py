@@ -91,9 +91,17 @@ def tick_forever(stop: threading.Event) -> None:
             print(f"instance refresh tick failed: {exc!r}", file=sys.stderr, flush=True)
 
 
+def listen_address(value: str, default_port: int) -> tuple[str, int]:
+    """(host, port) of a --host value: HOST (the --port) or HOST:PORT (IPv4)."""
+    host, _, port = value.partition(":")
+    return host, int(port) if port else default_port
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--host", action="append", required=True, help="address to bind (repeatable)")
+    parser.add_argument(
+        "--host", action="append", required=True, help="address to bind, HOST or HOST:PORT (repeatable)"
+    )
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)
 
@@ -105,13 +113,14 @@ def main(argv: list[str] | None = None) -> int:
     apply_fidelity_patches()
     app = serialized(DomainDispatcherApplication(create_backend_app))
     servers: list[BaseWSGIServer] = []
+    listens = [listen_address(host, args.port) for host in args.host]
     try:
-        for host in args.host:
-            servers.append(make_server(host, args.port, app, threaded=True))
+        for host, port in listens:
+            servers.append(make_server(host, port, app, threaded=True))
     except OSError as exc:
         for server in servers:
             server.server_close()
-        print(f"cannot bind {args.port}: {exc}", file=sys.stderr)
+        print(f"cannot bind {', '.join(f'{h}:{p}' for h, p in listens)}: {exc}", file=sys.stderr)
         return 2
 
     stop = threading.Event()
@@ -125,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     threads.append(threading.Thread(target=tick_forever, args=(stop,), name="refresh-ticks", daemon=True))
     for thread in threads:
         thread.start()
-    print(f"moto listening on {', '.join(args.host)} port {args.port}", flush=True)
+    print(f"moto listening on {', '.join(f'{h}:{p}' for h, p in listens)}", flush=True)
     stop.wait()
     for server in servers:
         server.shutdown()
