@@ -149,6 +149,16 @@ def refs(rows: str) -> list[str]:
     return [line for line in rows.splitlines() if line]
 
 
+def assert_no_login_at_rest(rig: Rig) -> None:
+    """After a phase: the RDS master login file for the client tools is gone from the source host."""
+    probe = podman.exec_(rig.onprem.db_container, "ls", "-A", "/run/gearlift-migration", check=False)
+    assert "target.cnf" not in probe.stdout, f"the target's login file stayed at rest: {probe.stdout}"
+
+
+def replication_hosts(sql: str) -> set[str]:
+    return set(refs(sql))
+
+
 # ---------------------------------------------------------------------- preflight refuses
 
 
@@ -303,8 +313,10 @@ def test_an_interrupted_copy_leaves_the_source_writable_and_a_rerun_finishes(rig
     assert copy["status"] == "done" and copy["binlog_file"]
     count = rig.target_sql("SELECT COUNT(*) FROM shop.orders").strip()
     assert count == str(LEGACY_ORDERS), f"target holds {count} orders after the re-run"
+    assert_no_login_at_rest(rig)
     again = rig.migrate(tags="copy")
     assert again.totals()["changed"] == 0, f"a finished copy was repeated: {again.changed_tasks}"
+    assert_no_login_at_rest(rig)
 
 
 def test_an_interrupted_replication_leaves_the_source_writable_and_a_rerun_finishes(rig):
@@ -372,6 +384,11 @@ def test_an_interrupted_replication_leaves_the_source_writable_and_a_rerun_finis
     status = rig.replica_status()
     assert status["Slave_SQL_Running"] == "Yes" and status["Seconds_Behind_Master"] == "0", status
     assert rig.target_sql("SELECT COUNT(*) FROM shop.orders WHERE order_ref = 'repl-probe-1'").strip() == "1"
+    assert_no_login_at_rest(rig)
+    # The replication login on the source admits the target's address only, never any host.
+    hosts = replication_hosts(rig.source_sql("SELECT Host FROM mysql.user WHERE User = 'repl_gearlift'"))
+    rds_ip = podman.container_ip(rig.rds_container, rig.twin.layout.network)
+    assert hosts == {rds_ip}, f"replication login hosts on the source: {hosts} (the target is {rds_ip})"
 
 
 # ---------------------------------------------------------------------- cutover faults
@@ -493,6 +510,10 @@ def test_move_with_the_shop_writing_cutover_and_rollback_lose_no_order(rig, caps
     )
     env = podman.exec_(rig.onprem.app_container, "cat", "/etc/shop/db.env").stdout
     assert f"DB_HOST={rig.twin.endpoints.databases[NAME]['endpoint']}" in env
+    assert_no_login_at_rest(rig)
+    # The reverse replication's login on the target admits the source's address only.
+    hosts = replication_hosts(rig.target_sql("SELECT Host FROM mysql.user WHERE User = 'repl_gearlift'"))
+    assert hosts and "%" not in hosts, f"replication login hosts on the target: {hosts}"
 
     # After the cutover the source follows the target: at rest both must be equal, table by table.
     rig.migrate(tags="verify", db_migration_verify_strict=True)
