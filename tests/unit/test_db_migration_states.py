@@ -49,7 +49,15 @@ def test_a_cutover_runs_only_from_no_record_an_aborted_one_or_skips_a_done_one(
     record: dict[str, Any], allowed: bool
 ) -> None:
     task = find_task(TASKS / "cutover.yml", "DB migration | No cutover half-way")
-    assert condition(task["ansible.builtin.assert"]["that"], {"__db_migration_cutover_state": record}) is allowed
+    variables = {"__db_migration_cutover_state": record, "db_migration_state_dir": "/var/lib/gearlift-migration"}
+    assert condition(task["ansible.builtin.assert"]["that"], variables) is allowed
+    # ansible-core renders the message whether or not the assertion holds: it must render for every record.
+    message = templar(variables).template(task["ansible.builtin.assert"]["fail_msg"])
+    assert "cutover.json records status" in message
+    if record.get("status") == "rolled_back":
+        assert "a new cutover needs a new copy" in message
+    elif not allowed:
+        assert "complete it with --tags rollback" in message
     include = _block(TASKS / "cutover.yml", "DB migration | The cutover (not repeated once done)")
     assert condition(include["when"], {"__db_migration_cutover_state": record}) is (record.get("status") != "done")
 
