@@ -20,7 +20,9 @@ description:
   - Refused before any AWS call, with the reason - an approval delay (O(baseline.approval_rules[].approve_after_days))
     for Ubuntu or Debian (Patch Manager approves their patches at once; the window's schedule bounds the time to
     install), a window schedule that is neither C(cron(...)) nor C(rate(...)), a rate of more than
-    O(max_days_between_runs) days, a cut-off not shorter than the duration.
+    O(max_days_between_runs) days, a cut-off not shorter than the duration, a reboot of hosts in service
+    (O(window.reboot_option=RebootIfNeeded)) or more than one host at a time (O(window.max_concurrency)) without
+    their override, malformed concurrency or error thresholds.
   - In check mode only C(Get*)/C(Describe*) calls are made; the result says what would change.
 author:
   - gearlift maintainers
@@ -108,14 +110,29 @@ options:
         default: Install
         choices: [Install, Scan]
       reboot_option:
-        description: C(AWS-RunPatchBaseline)'s RebootOption.
+        description:
+          - C(AWS-RunPatchBaseline)'s RebootOption.
+          - C(RebootIfNeeded) is refused unless O(window.allow_undrained_reboot) is set - the window reboots
+            in-service hosts without a drain (no Standby, no deregistration); reboots go through
+            C(playbooks/patch.yml) (which drains each host) or a new golden image.
         type: str
-        default: RebootIfNeeded
+        default: NoReboot
         choices: [RebootIfNeeded, NoReboot]
+      allow_undrained_reboot:
+        description: Accept C(RebootIfNeeded) although the window reboots hosts that are in service.
+        type: bool
+        default: false
       max_concurrency:
-        description: How many instances are patched at once (a number or a percentage).
+        description:
+          - How many instances are patched at once (a number or a percentage).
+          - Anything but C(1) is refused unless O(window.allow_unsafe_concurrency) is set - the window knows neither the
+            group's size nor its minimum and cannot add capacity first.
         type: str
         default: "1"
+      allow_unsafe_concurrency:
+        description: Accept a O(window.max_concurrency) other than C(1).
+        type: bool
+        default: false
       max_errors:
         description: Errors after which the task stops (a number or a percentage).
         type: str
@@ -188,6 +205,7 @@ with contextlib.suppress(ImportError):  # botocore missing is reported by Ansibl
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.gearlift.platform.plugins.module_utils.patch_window import window_errors
 
 TASK_DOCUMENT = "AWS-RunPatchBaseline"
 NO_APPROVAL_DELAY = ("UBUNTU", "DEBIAN")
@@ -220,6 +238,7 @@ def guard_errors(params: dict[str, Any]) -> list[str]:
         errors.append(f"window.duration must be 1-24 hours, got {window['duration']}")
     if not 0 <= window["cutoff"] < window["duration"]:
         errors.append(f"window.cutoff ({window['cutoff']}) must be at least 0 and shorter than the duration")
+    errors.extend(window_errors(window))
     return errors
 
 
@@ -526,8 +545,10 @@ def argument_spec() -> dict[str, Any]:
                 duration=dict(type="int", default=3),
                 cutoff=dict(type="int", default=1),
                 operation=dict(type="str", default="Install", choices=["Install", "Scan"]),
-                reboot_option=dict(type="str", default="RebootIfNeeded", choices=["RebootIfNeeded", "NoReboot"]),
+                reboot_option=dict(type="str", default="NoReboot", choices=["RebootIfNeeded", "NoReboot"]),
+                allow_undrained_reboot=dict(type="bool", default=False),
                 max_concurrency=dict(type="str", default="1"),
+                allow_unsafe_concurrency=dict(type="bool", default=False),
                 max_errors=dict(type="str", default="0"),
             ),
         ),

@@ -684,6 +684,8 @@ def test_patching_creates_then_leaves_then_repairs_the_managed_path(
     task = ssm.get_maintenance_window_task(WindowId=created["window_id"], WindowTaskId=created["window_task_id"])
     assert task["TaskArn"] == "AWS-RunPatchBaseline" and (task["MaxConcurrency"], task["MaxErrors"]) == ("1", "0")
     assert task["TaskInvocationParameters"]["RunCommand"]["Parameters"]["Operation"] == ["Install"]
+    # The window cannot drain a host: by default it installs without a reboot.
+    assert task["TaskInvocationParameters"]["RunCommand"]["Parameters"]["RebootOption"] == ["NoReboot"]
 
     again = patching_module(_patching_args())
     assert not again.failed and not again["changed"], again["changes"]
@@ -706,6 +708,12 @@ def test_patching_creates_then_leaves_then_repairs_the_managed_path(
         ({"schedule": "rate(14 days)"}, "more than max_days_between_runs"),
         ({"schedule": "every sunday"}, "must be cron(...) or rate(...)"),
         ({"cutoff": 3}, "shorter than the duration"),
+        ({"max_concurrency": "100%"}, "patches more than one host at a time"),
+        ({"max_concurrency": "2"}, "window.allow_unsafe_concurrency"),
+        ({"max_concurrency": "0"}, "must be a positive number or a percentage"),
+        ({"max_concurrency": "150%", "allow_unsafe_concurrency": True}, "must be a positive number or a percentage"),
+        ({"max_errors": "many"}, "window.max_errors must be a number"),
+        ({"reboot_option": "RebootIfNeeded"}, "reboots in-service hosts without a drain"),
     ],
 )
 def test_patching_refuses_bad_settings_before_any_call(

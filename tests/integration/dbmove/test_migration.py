@@ -149,6 +149,16 @@ def refs(rows: str) -> list[str]:
     return [line for line in rows.splitlines() if line]
 
 
+def assert_no_login_at_rest(rig: Rig) -> None:
+    """After a phase: the RDS master login file for the client tools is gone from the source host."""
+    probe = podman.exec_(rig.onprem.db_container, "ls", "-A", "/run/gearlift-migration", check=False)
+    assert "target.cnf" not in probe.stdout, f"the target's login file stayed at rest: {probe.stdout}"
+
+
+def replication_hosts(sql: str) -> set[str]:
+    return set(refs(sql))
+
+
 # ---------------------------------------------------------------------- preflight refuses
 
 
@@ -303,8 +313,10 @@ def test_an_interrupted_copy_leaves_the_source_writable_and_a_rerun_finishes(rig
     assert copy["status"] == "done" and copy["binlog_file"]
     count = rig.target_sql("SELECT COUNT(*) FROM shop.orders").strip()
     assert count == str(LEGACY_ORDERS), f"target holds {count} orders after the re-run"
+    assert_no_login_at_rest(rig)
     again = rig.migrate(tags="copy")
     assert again.totals()["changed"] == 0, f"a finished copy was repeated: {again.changed_tasks}"
+    assert_no_login_at_rest(rig)
 
 
 def test_an_interrupted_replication_leaves_the_source_writable_and_a_rerun_finishes(rig):
@@ -372,6 +384,98 @@ def test_an_interrupted_replication_leaves_the_source_writable_and_a_rerun_finis
     status = rig.replica_status()
     assert status["Slave_SQL_Running"] == "Yes" and status["Seconds_Behind_Master"] == "0", status
     assert rig.target_sql("SELECT COUNT(*) FROM shop.orders WHERE order_ref = 'repl-probe-1'").strip() == "1"
+    assert_no_login_at_rest(rig)
+    # The replication login on the source admits the target's address only, never any host.
+    hosts = replication_hosts(rig.source_sql("SELECT Host FROM mysql.user WHERE User = 'repl_gearlift'"))
+    rds_ip = podman.container_ip(rig.rds_container, rig.twin.layout.network)
+    assert hosts == {rds_ip}, f"replication login hosts on the source: {hosts} (the target is {rds_ip})"
+
+
+# ---------------------------------------------------------------------- cutover faults
+# Faults come from outside the playbook, as they would in production: the target stops applying
+# events, a DBA locks the app's login on the target, the source stops applying the target's events.
+
+
+def _source_refs(rig: Rig, prefix: str) -> set[str]:
+    return set(refs(rig.source_sql(f"SELECT order_ref FROM shop.orders WHERE order_ref LIKE '{prefix}-%'")))
+
+
+def _assert_back_on_the_source(rig: Rig, loop: OrderLoop, prefix: str) -> None:
+    """Consistent: the source writable, the app on the source, every confirmed order in the source once."""
+    assert rig.source_sql("SELECT @@read_only").strip() == "0", "the source must be writable again"
+    env = podman.exec_(rig.onprem.app_container, "cat", "/etc/shop/db.env").stdout
+    assert "DB_HOST=onprem-db" in env, "the app host must use the source"
+    rows = refs(rig.source_sql(f"SELECT order_ref FROM shop.orders WHERE order_ref LIKE '{prefix}-%'"))
+    assert len(rows) == len(set(rows)), "an order is in the source twice"
+    assert loop.stored <= set(rows), f"confirmed orders lost: {sorted(loop.stored - set(rows))[:5]}"
+    assert len(loop.stored) > 0, "the shop confirmed no order at all around the fault"
+
+
+def _fresh_move(rig: Rig) -> None:
+    """A cutover that went past `switching` stopped replication from the source: a new move starts
+    from an empty target and a new copy (the state files of the old one removed, as an operator would)."""
+    rig.target_sql("DROP DATABASE IF EXISTS shop")
+    podman.exec_(
+        rig.onprem.db_container,
+        "rm",
+        "-f",
+        "/var/lib/gearlift-migration/copy.json",
+        "/var/lib/gearlift-migration/cutover.json",
+    )
+    rig.migrate()  # preflight, copy, replicate, verify
+    status = rig.replica_status()
+    assert status["Slave_SQL_Running"] == "Yes", status
+
+
+def test_a_cutover_failing_before_the_switch_leaves_the_source_writable_and_can_run_again(rig):
+    rig.target_sql("STOP SLAVE SQL_THREAD")  # the target stops applying: it cannot catch up in the window
+    try:
+        with OrderLoop(rig.onprem.app_url, "fault1") as loop:
+            time.sleep(3)
+            result = rig.migrate(tags="cutover", expect_ok=False, db_migration_lag_timeout=8)
+            time.sleep(2)
+    finally:
+        rig.target_sql("START SLAVE SQL_THREAD")
+    assert not result.ok
+    assert any("cutover aborted at" in f and "Replication from the source continues" in f for f in result.failures), (
+        result.failures
+    )
+    state = rig.state("cutover.json")
+    assert state["status"] == "aborted", state
+    assert state["rollback_from"] == "read_only", state
+    _assert_back_on_the_source(rig, loop, "fault1")
+    # Replication from the source is untouched: the target catches up again.
+    rig.migrate(tags="replicate")
+    assert rig.replica_status()["Seconds_Behind_Master"] == "0"
+
+
+def test_a_cutover_failing_at_the_app_switch_rolls_back_with_no_order_lost(rig):
+    secret = rig.twin.clients("secretsmanager").get_secret_value(SecretId=f"gearlift/{NAME}/app-db")
+    user = json.loads(secret["SecretString"])["username"]
+    # A DBA locked the app's login on the target: the app cannot use the target after its switch.
+    rig.target_sql(
+        f"CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY 'locked-by-the-test-{time.time_ns()}' "
+        f"ACCOUNT LOCK; ALTER USER '{user}'@'%' ACCOUNT LOCK"
+    )
+    try:
+        with OrderLoop(rig.onprem.app_url, "fault2") as loop:
+            time.sleep(3)
+            result = rig.migrate(tags="cutover", expect_ok=False)
+            time.sleep(3)
+    finally:
+        rig.target_sql(f"ALTER USER '{user}'@'%' ACCOUNT UNLOCK")
+    assert not result.ok
+    assert any("cutover aborted at" in f and "Each app is ready on the target" in f for f in result.failures), (
+        result.failures
+    )
+    state = rig.state("cutover.json")
+    assert state["status"] == "rolled_back" and state["rollback_from"] == "apps", state
+    _assert_back_on_the_source(rig, loop, "fault2")
+    assert rig.replica_status() == {} or rig.replica_status().get("Slave_IO_Running") == "No"
+    # The record refuses a second cutover over the stopped replication, naming why.
+    again = rig.migrate(tags="cutover", expect_ok=False)
+    assert any("a new cutover needs a new copy" in f for f in again.failures), again.failures
+    _fresh_move(rig)
 
 
 # ---------------------------------------------------------------------- the move, under load
@@ -406,6 +510,10 @@ def test_move_with_the_shop_writing_cutover_and_rollback_lose_no_order(rig, caps
     )
     env = podman.exec_(rig.onprem.app_container, "cat", "/etc/shop/db.env").stdout
     assert f"DB_HOST={rig.twin.endpoints.databases[NAME]['endpoint']}" in env
+    assert_no_login_at_rest(rig)
+    # The reverse replication's login on the target admits the source's address only.
+    hosts = replication_hosts(rig.target_sql("SELECT Host FROM mysql.user WHERE User = 'repl_gearlift'"))
+    assert hosts and "%" not in hosts, f"replication login hosts on the target: {hosts}"
 
     # After the cutover the source follows the target: at rest both must be equal, table by table.
     rig.migrate(tags="verify", db_migration_verify_strict=True)
@@ -423,3 +531,32 @@ def test_move_with_the_shop_writing_cutover_and_rollback_lose_no_order(rig, caps
     assert rig.source_sql("SELECT @@read_only").strip() == "0"
     env = podman.exec_(rig.onprem.app_container, "cat", "/etc/shop/db.env").stdout
     assert "DB_HOST=onprem-db" in env
+
+
+def test_a_rollback_that_stops_half_way_is_recorded_and_completed_by_a_rerun(rig):
+    _fresh_move(rig)
+    rig.migrate(tags="cutover")
+    assert rig.state("cutover.json")["status"] == "done"
+    with OrderLoop(rig.onprem.app_url, "fault3") as loop:
+        time.sleep(3)
+        # The source stops applying the target's events (a fault outside the playbook).
+        rig.source_sql("STOP SLAVE SQL_THREAD")
+        time.sleep(2)  # orders written to the target meanwhile
+        failed = rig.migrate(tags="rollback", expect_ok=False, db_migration_lag_timeout=8)
+        state = rig.state("cutover.json")
+        assert not failed.ok
+        assert any("run --tags rollback to complete it" in f for f in failed.failures), failed.failures
+        assert state["status"] == "rolling_back" and state["rollback_from"] == "done", state
+        assert "Wait until the source executed" in state["failed_at"], state
+        # Consistent while stopped: the source is read-only until it holds every write, and the app
+        # host already points at it (no app writes to the target any more).
+        assert rig.source_sql("SELECT @@read_only").strip() == "1"
+        env = podman.exec_(rig.onprem.app_container, "cat", "/etc/shop/db.env").stdout
+        assert "DB_HOST=onprem-db" in env
+        rig.source_sql("START SLAVE SQL_THREAD")
+        rig.migrate(tags="rollback")
+        time.sleep(3)
+    assert rig.state("cutover.json")["status"] == "rolled_back"
+    _assert_back_on_the_source(rig, loop, "fault3")
+    again = rig.migrate(tags="rollback")
+    assert again.totals()["changed"] == 0, f"a finished rollback was repeated: {again.changed_tasks}"
