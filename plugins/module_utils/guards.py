@@ -204,6 +204,7 @@ OVERRIDES = (
     "gearlift_allow_db_deletion",
     "gearlift_allow_short_log_retention",
     "gearlift_allow_disabled_controls",
+    "gearlift_allow_open_egress",
 )
 
 #: Default of gearlift_golden_ami_parameter; the role's defaults template it the same way.
@@ -314,6 +315,7 @@ DEFAULTS: dict[str, Any] = {
     ],
     "gearlift_detailed_monitoring": True,
     "gearlift_empty_default_security_group": True,
+    "gearlift_app_egress_extra": [],
     # overrides
     **dict.fromkeys(OVERRIDES, False),
 }
@@ -671,6 +673,7 @@ class _Checker:
         vpc, subnets = self.check_network(production)
         self.check_edge(production)
         self.check_admin_access(vpc, subnets)
+        self.check_egress()
         self.check_fleet(production)
         self.check_schedule(production)
         self.check_data(production)
@@ -1016,6 +1019,51 @@ class _Checker:
                 "tier only (PCI DSS 1.3.1).",
                 "gearlift_allow_db_outside_vpc",
             )
+
+    def check_egress(self) -> None:
+        """gearlift_app_egress_extra: each rule a port, a CIDR and tcp/udp; the internet only on 80/443."""
+        setting = "gearlift_app_egress_extra"
+        rules = self._raw(setting)
+        if not isinstance(rules, list):
+            self.refuse(setting, f"must be a list of {{port, cidr, proto, description}}, got {type(rules).__name__}.")
+            return
+        for index, rule in enumerate(rules):
+            where = f"entry {index + 1}"
+            if not isinstance(rule, Mapping) or not {"port", "cidr"} <= set(rule):
+                self.refuse(setting, f"{where} must be a dict with at least port and cidr, got {rule!r}.")
+                continue
+            unknown = sorted(set(rule) - {"port", "cidr", "proto", "description"})
+            if unknown:
+                self.refuse(
+                    setting,
+                    f"{where} has unknown keys {', '.join(map(str, unknown))} (known: port, cidr, proto, description).",
+                )
+            proto = str(rule.get("proto", "tcp")).lower()
+            if proto not in ("tcp", "udp"):
+                self.refuse(setting, f"{where}: proto must be tcp or udp, got {proto!r}.")
+            port = rule["port"]
+            if (
+                isinstance(port, bool)
+                or not isinstance(port, (int, str))
+                or not str(port).isdigit()
+                or not 1 <= int(port) <= 65535
+            ):
+                self.refuse(setting, f"{where}: port must be one port 1-65535, got {port!r}.")
+                continue
+            try:
+                net = ipaddress.ip_network(str(rule["cidr"]), strict=True)
+            except ValueError as exc:
+                self.refuse(setting, f"{where}: '{rule['cidr']}' is not a CIDR block ({exc}).")
+                continue
+            if net.version != 4:
+                self.refuse(setting, f"{where}: {net} is not IPv4 (the VPC is IPv4 only).")
+            elif is_world(net) and int(port) not in (80, 443):
+                self.guard(
+                    setting,
+                    f"{where} opens {proto} {port} to {net}: app hosts reach the internet on 443 only (80 for "
+                    "package mirrors); anything else is an exfiltration path (PCI DSS 1.3.2).",
+                    "gearlift_allow_open_egress",
+                )
 
     def check_fleet(self, production: bool) -> None:
         instance_type = self.text("gearlift_instance_type")

@@ -491,3 +491,31 @@ def test_default_security_group_has_no_rules(provisioned: dict[str, Any]) -> Non
         Filters=[{"Name": "vpc-id", "Values": [vpc]}, {"Name": "group-name", "Values": ["default"]}]
     )["SecurityGroups"]
     assert default["IpPermissions"] == [] and default["IpPermissionsEgress"] == []
+
+
+def _egress(group: dict[str, Any]) -> set[tuple[str, int, str]]:
+    """(protocol, port, CIDR or group id) of each outbound rule."""
+    out = set()
+    for perm in group["IpPermissionsEgress"]:
+        for peer in [r["CidrIp"] for r in perm.get("IpRanges", [])] + [
+            p["GroupId"] for p in perm.get("UserIdGroupPairs", [])
+        ]:
+            out.add((perm["IpProtocol"], perm.get("FromPort", -1), peer))
+            assert perm.get("FromPort") == perm.get("ToPort"), perm  # one port per rule, no ranges
+    return out
+
+
+def test_egress_is_explicit_and_least_privilege_per_tier(provisioned: dict[str, Any]) -> None:
+    """PCI 1.3.2: ALB -> app port to the app group; app -> 443 out and 3306 to the DB group; DB -> nothing."""
+    ec2 = _c(provisioned, "ec2")
+    groups = {
+        g["GroupName"]: g
+        for g in ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [f"{NAME}-*"]}])[
+            "SecurityGroups"
+        ]
+    }
+    alb, app, db = groups[f"{NAME}-alb"], groups[f"{NAME}-app"], groups[f"{NAME}-db"]
+    [app_port] = {p["FromPort"] for p in app["IpPermissions"]}
+    assert _egress(alb) == {("tcp", app_port, app["GroupId"])}
+    assert _egress(app) == {("tcp", 443, "0.0.0.0/0"), ("tcp", 3306, db["GroupId"])}  # no EFS in the rehearsal
+    assert db["IpPermissionsEgress"] == []

@@ -489,6 +489,55 @@ BAD_CASES: list[tuple[str, dict[str, Any], str, str, str | None]] = [
         "'prod' is not one of",
         NO_OVERRIDE,
     ),
+    (
+        "egress-world-smtp",
+        {"gearlift_app_egress_extra": [{"port": 25, "cidr": "0.0.0.0/0", "description": "mail"}]},
+        "gearlift_app_egress_extra",
+        "tcp 25 to 0.0.0.0/0",
+        "gearlift_allow_open_egress",
+    ),
+    (
+        "egress-not-a-list",
+        {"gearlift_app_egress_extra": "0.0.0.0/0"},
+        "gearlift_app_egress_extra",
+        "must be a list",
+        NO_OVERRIDE,
+    ),
+    (
+        "egress-icmp",
+        {"gearlift_app_egress_extra": [{"port": 8, "cidr": "10.0.0.0/8", "proto": "icmp"}]},
+        "gearlift_app_egress_extra",
+        "proto must be tcp or udp",
+        NO_OVERRIDE,
+    ),
+    (
+        "egress-port-range",
+        {"gearlift_app_egress_extra": [{"port": "1-65535", "cidr": "10.1.0.0/16"}]},
+        "gearlift_app_egress_extra",
+        "one port 1-65535",
+        NO_OVERRIDE,
+    ),
+    (
+        "egress-host-bits",
+        {"gearlift_app_egress_extra": [{"port": 80, "cidr": "10.0.0.1/8"}]},
+        "gearlift_app_egress_extra",
+        "is not a CIDR block",
+        NO_OVERRIDE,
+    ),
+    (
+        "egress-no-cidr",
+        {"gearlift_app_egress_extra": [{"port": 80}]},
+        "gearlift_app_egress_extra",
+        "at least port and cidr",
+        NO_OVERRIDE,
+    ),
+    (
+        "egress-unknown-key",
+        {"gearlift_app_egress_extra": [{"port": 80, "cidr": "0.0.0.0/0", "to": "mirrors"}]},
+        "gearlift_app_egress_extra",
+        "unknown keys to",
+        NO_OVERRIDE,
+    ),
 ]
 
 
@@ -509,6 +558,20 @@ def test_bad_setting_is_refused_naming_setting_and_override(
         assert re.search(rf"Override: (\w+: true and )?{override}: true\.$", message), message
     else:
         assert message.endswith("No override exists: change the value."), message
+
+
+def test_app_egress_to_package_mirrors_and_private_blocks_is_accepted_without_override() -> None:
+    result = validate(
+        production(
+            gearlift_app_egress_extra=[
+                {"port": 80, "cidr": "0.0.0.0/0", "description": "apt mirrors (signed packages)"},
+                {"port": 389, "cidr": "10.30.0.0/16", "proto": "udp"},
+            ]
+        )
+    )
+
+    assert result.ok, result.errors
+    assert not result.warnings
 
 
 def test_every_problem_is_reported_at_once() -> None:
@@ -554,6 +617,7 @@ OVERRIDE_CASES: list[tuple[str, dict[str, Any]]] = [
     ("gearlift_allow_short_backups", {"gearlift_db_backup_retention_days": 1}),
     ("gearlift_allow_db_deletion", {"gearlift_db_deletion_protection": False}),
     ("gearlift_allow_short_log_retention", {"gearlift_log_retention_days": 90}),
+    ("gearlift_allow_open_egress", {"gearlift_app_egress_extra": [{"port": 8443, "cidr": "0.0.0.0/0"}]}),
     (
         "gearlift_allow_disabled_controls",
         {
