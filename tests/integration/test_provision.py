@@ -519,3 +519,52 @@ def test_egress_is_explicit_and_least_privilege_per_tier(provisioned: dict[str, 
     assert _egress(alb) == {("tcp", app_port, app["GroupId"])}
     assert _egress(app) == {("tcp", 443, "0.0.0.0/0"), ("tcp", 3306, db["GroupId"])}  # no EFS in the rehearsal
     assert db["IpPermissionsEgress"] == []
+
+
+def test_s3_gateway_endpoint_reaches_only_the_accounts_and_the_agents_buckets(provisioned: dict[str, Any]) -> None:
+    """PCI 1.3.2 / 1.4.4: the endpoint policy, not AWS's full-access default."""
+    partition, account = _caller(provisioned)
+    ec2 = _c(provisioned, "ec2")
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [NAME]}])["Vpcs"][0]["VpcId"]
+    [endpoint] = [
+        e
+        for e in ec2.describe_vpc_endpoints(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["VpcEndpoints"]
+        if e["ServiceName"].endswith(".s3")
+    ]
+    by_sid = {s["Sid"]: s for s in _statements(endpoint["PolicyDocument"])}
+    assert set(by_sid) == {"TheAccountsOwnBuckets", "AgentAndPatchRepositories"}
+    assert by_sid["TheAccountsOwnBuckets"]["Condition"] == {"StringEquals": {"aws:ResourceAccount": account}}
+    repositories = by_sid["AgentAndPatchRepositories"]
+    assert repositories["Action"] == "s3:GetObject"
+    assert f"arn:{partition}:s3:::amazon-ssm-us-east-1/*" in repositories["Resource"]
+    assert f"arn:{partition}:s3:::amazoncloudwatch-agent-us-east-1/*" in repositories["Resource"]
+
+
+def test_key_policies_split_administration_from_use(provisioned: dict[str, Any]) -> None:
+    """PCI 3.6.1 / 7.2.2: nobody holds kms:* on a key; use only through the services of its purpose."""
+    partition, account = _caller(provisioned)
+    kms = _c(provisioned, "kms")
+    for purpose, service in (("logs", "logs"), ("data", "rds"), ("secrets", "secretsmanager")):
+        key = kms.describe_key(KeyId=f"alias/{NAME}-{purpose}")["KeyMetadata"]["KeyId"]
+        by_sid = {s["Sid"]: s for s in _statements(kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"])}
+        assert all(s["Action"] != "kms:*" for s in by_sid.values()), purpose
+        admin = by_sid["KeyAdministrationWithoutUse"]
+        assert not {a for a in admin["Action"] if a.startswith(("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"))}
+        use = by_sid["KeyUseOnlyThroughTheServicesOfItsPurpose"]
+        assert use["Principal"] == {"AWS": f"arn:{partition}:iam::{account}:root"}
+        assert f"{service}.us-east-1.amazonaws.com" in use["Condition"]["StringEquals"]["kms:ViaService"]
+
+
+def test_service_roles_and_the_trail_bucket_accept_only_this_accounts_sources(provisioned: dict[str, Any]) -> None:
+    """Confused-deputy conditions: aws:SourceAccount / aws:SourceArn on service trust and bucket policies."""
+    partition, account = _caller(provisioned)
+    iam = _c(provisioned, "iam")
+    [config] = _statements(iam.get_role(RoleName=f"{NAME}-config")["Role"]["AssumeRolePolicyDocument"])
+    assert config["Condition"]["StringEquals"] == {"aws:SourceAccount": account}
+    [flows] = _statements(iam.get_role(RoleName=f"{NAME}-vpc-flow-logs")["Role"]["AssumeRolePolicyDocument"])
+    assert flows["Condition"]["ArnLike"] == {"aws:SourceArn": f"arn:{partition}:ec2:us-east-1:{account}:vpc-flow-log/*"}
+    trail = _c(provisioned, "cloudtrail").describe_trails(trailNameList=[NAME])["trailList"][0]
+    policy = _statements(_c(provisioned, "s3").get_bucket_policy(Bucket=trail["S3BucketName"])["Policy"])
+    for statement in policy:
+        if statement["Effect"] == "Allow":
+            assert statement["Condition"]["StringEquals"]["aws:SourceArn"] == trail["TrailARN"], statement["Sid"]
