@@ -325,6 +325,7 @@ DEFAULTS: dict[str, Any] = {
     "gearlift_log_object_lock_days": 365,
     "gearlift_log_bucket_expiration_days": 730,
     "gearlift_alb_access_logs": True,
+    "gearlift_network_acls": True,
     # overrides
     **dict.fromkeys(OVERRIDES, False),
 }
@@ -1444,6 +1445,10 @@ class _Checker:
                 "false: AWS Backup has a plan but nothing assigned to it (the tape replacement backs up nothing).",
             )
         production = bool(self.derived.get("production"))
+        if not self.flag("gearlift_network_acls"):
+            self._control_off(
+                production, "gearlift_network_acls", "false leaves every subnet on the VPC's allow-all default ACL."
+            )
         if not self.flag("gearlift_alb_access_logs"):
             self._control_off(production, "gearlift_alb_access_logs", "false: the ALB writes no access logs (ELB.5).")
         lock = self.integer("gearlift_log_object_lock_days", 1, 36500)

@@ -511,6 +511,13 @@ BAD_CASES: list[tuple[str, dict[str, Any], str, str, str | None]] = [
         NO_OVERRIDE,
     ),
     (
+        "network-acls-off",
+        {"gearlift_network_acls": False},
+        "gearlift_network_acls",
+        "allow-all default ACL",
+        "gearlift_allow_disabled_controls",
+    ),
+    (
         "alb-access-logs-off",
         {"gearlift_alb_access_logs": False},
         "gearlift_alb_access_logs",
