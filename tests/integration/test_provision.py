@@ -568,3 +568,94 @@ def test_service_roles_and_the_trail_bucket_accept_only_this_accounts_sources(pr
     for statement in policy:
         if statement["Effect"] == "Allow":
             assert statement["Condition"]["StringEquals"]["aws:SourceArn"] == trail["TrailARN"], statement["Sid"]
+
+
+def test_tier_network_acls_pass_the_shop_flows_and_their_replies_only(provisioned: dict[str, Any]) -> None:
+    """PCI 1.3.1 / 1.3.2: a stateless ACL per tier, read back and evaluated packet by packet."""
+    from gearlift.twin.netpolicy import nacl_allows
+
+    ec2 = _c(provisioned, "ec2")
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [NAME]}])["Vpcs"][0]["VpcId"]
+    subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]
+    tier_of = {s["SubnetId"]: {t["Key"]: t["Value"] for t in s["Tags"]}["gearlift:tier"] for s in subnets}
+    acls = {}
+    for acl in ec2.describe_network_acls(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["NetworkAcls"]:
+        tags = {t["Key"]: t["Value"] for t in acl.get("Tags", [])}
+        if tags.get("Name", "").startswith(f"{NAME}-"):
+            acls[tags["gearlift:tier"]] = acl
+            assert {tier_of[a["SubnetId"]] for a in acl["Associations"]} == {tags["gearlift:tier"]}
+            assert len(acl["Associations"]) == 2  # both AZs
+    assert set(acls) == {"public", "app", "db"}
+
+    def ip(text: str) -> Any:
+        import ipaddress
+
+        return ipaddress.ip_network(text)
+
+    internet, app, db, site, reply = (
+        ip("203.0.113.9/32"),
+        ip("10.40.10.5/32"),
+        ip("10.40.20.9/32"),
+        ip("192.168.50.10/32"),
+        40000,
+    )
+    assert nacl_allows(acls["app"], True, "tcp", 3306, db) and nacl_allows(acls["db"], False, "tcp", 3306, app)
+    assert nacl_allows(acls["db"], True, "tcp", reply, app) and nacl_allows(acls["app"], False, "tcp", reply, db)
+    assert nacl_allows(acls["app"], True, "tcp", 443, internet) and nacl_allows(
+        acls["app"], False, "tcp", reply, internet
+    )
+    assert nacl_allows(acls["db"], True, "tcp", 3306, site) and nacl_allows(acls["db"], False, "tcp", reply, site)
+    assert not nacl_allows(acls["db"], True, "tcp", 443, internet)
+    assert not nacl_allows(acls["app"], False, "tcp", 22, internet)
+    assert not nacl_allows(acls["app"], True, "tcp", 25, internet)
+
+
+def _bucket(name_part: str, p: dict[str, Any]) -> str:
+    _, account = _caller(p)
+    return f"{NAME}-{name_part}-{account}"
+
+
+def test_log_buckets_locked_logged_and_expiring(provisioned: dict[str, Any]) -> None:
+    """PCI 10.3.2 / 10.5.1 / 10.2.1.3: Object Lock (governance), server access logs, lifecycle."""
+    s3 = _c(provisioned, "s3")
+    trail = _c(provisioned, "cloudtrail").describe_trails(trailNameList=[NAME])["trailList"][0]["S3BucketName"]
+    alb, access = _bucket("alb-logs", provisioned), _bucket("s3-access-logs", provisioned)
+    for bucket in (trail, alb):
+        lock = s3.get_object_lock_configuration(Bucket=bucket)["ObjectLockConfiguration"]
+        assert lock["ObjectLockEnabled"] == "Enabled"
+        retention = lock["Rule"]["DefaultRetention"]
+        assert (retention["Mode"], retention["Days"]) == ("GOVERNANCE", 365), bucket
+        logging = s3.get_bucket_logging(Bucket=bucket)["LoggingEnabled"]
+        assert logging == {"TargetBucket": access, "TargetPrefix": f"{bucket}/"}
+    for bucket in (trail, alb, access):
+        [rule] = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+        assert rule["Status"] == "Enabled" and rule["Expiration"]["Days"] >= 365
+        assert [(t["Days"], t["StorageClass"]) for t in rule["Transitions"]] == [(90, "GLACIER_IR")]
+    for bucket in (alb, access):  # the services that write them take SSE-S3 only
+        rule = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
+        assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+        assert all(s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"].values())
+    _, account = _caller(provisioned)
+    [writers, _] = _statements(s3.get_bucket_policy(Bucket=access)["Policy"])
+    assert writers["Principal"] == {"Service": "logging.s3.amazonaws.com"}
+    assert writers["Condition"]["StringEquals"] == {"aws:SourceAccount": account}
+
+
+def test_alb_access_logs_and_database_audit_plugin(provisioned: dict[str, Any]) -> None:
+    """ELB.5 and PCI 10.2.1: the ALB logs to its locked bucket; the DB's audit plugin records logins and changes."""
+    elbv2 = _c(provisioned, "elbv2")
+    lb = elbv2.describe_load_balancers(Names=[NAME])["LoadBalancers"][0]
+    attrs = {
+        a["Key"]: a["Value"]
+        for a in elbv2.describe_load_balancer_attributes(LoadBalancerArn=lb["LoadBalancerArn"])["Attributes"]
+    }
+    assert attrs["access_logs.s3.enabled"] == "true"
+    assert attrs["access_logs.s3.bucket"] == _bucket("alb-logs", provisioned)
+    rds = _c(provisioned, "rds")
+    db = rds.describe_db_instances(DBInstanceIdentifier=NAME)["DBInstances"][0]
+    assert [m["OptionGroupName"] for m in db["OptionGroupMemberships"]] == [f"{NAME}-mysql80-audit"]
+    [group] = rds.describe_option_groups(OptionGroupName=f"{NAME}-mysql80-audit")["OptionGroupsList"]
+    [audit] = [o for o in group["Options"] if o["OptionName"] == "MARIADB_AUDIT_PLUGIN"]
+    settings = {s["Name"]: s["Value"] for s in audit["OptionSettings"]}
+    assert {"CONNECT", "QUERY_DDL", "QUERY_DML_NO_SELECT"} <= set(settings["SERVER_AUDIT_EVENTS"].split(","))
+    assert "audit" in db["EnabledCloudwatchLogsExports"]
