@@ -587,18 +587,15 @@ def test_tier_network_acls_pass_the_shop_flows_and_their_replies_only(provisione
             assert len(acl["Associations"]) == 2  # both AZs
     assert set(acls) == {"public", "app", "db"}
 
-    def ip(text: str) -> Any:
-        import ipaddress
+    import ipaddress
 
-        return ipaddress.ip_network(text)
+    def host(tier: str) -> Any:
+        """An address inside one of the tier's subnets (as a /32)."""
+        cidr = next(s["CidrBlock"] for s in subnets if tier_of[s["SubnetId"]] == tier)
+        return ipaddress.ip_network(f"{ipaddress.ip_network(cidr)[9]}/32")
 
-    internet, app, db, site, reply = (
-        ip("203.0.113.9/32"),
-        ip("10.40.10.5/32"),
-        ip("10.40.20.9/32"),
-        ip("192.168.50.10/32"),
-        40000,
-    )
+    internet, app, db = ipaddress.ip_network("203.0.113.9/32"), host("app"), host("db")
+    site, reply = ipaddress.ip_network("192.168.50.10/32"), 40000
     assert nacl_allows(acls["app"], True, "tcp", 3306, db) and nacl_allows(acls["db"], False, "tcp", 3306, app)
     assert nacl_allows(acls["db"], True, "tcp", reply, app) and nacl_allows(acls["app"], False, "tcp", reply, db)
     assert nacl_allows(acls["app"], True, "tcp", 443, internet) and nacl_allows(
