@@ -173,6 +173,9 @@ _DB_MASTER_USER = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,15}$")
 _DB_APP_USER = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _AMI = re.compile(r"^ami-([0-9a-f]{8}|[0-9a-f]{17})$")
+#: SERVER_AUDIT_EVENTS values of RDS for MySQL's MARIADB_AUDIT_PLUGIN option (TABLE is not supported on MySQL).
+DB_AUDIT_EVENTS = ("CONNECT", "QUERY", "QUERY_DDL", "QUERY_DML", "QUERY_DML_NO_SELECT", "QUERY_DCL")
+_IAM_PRINCIPAL = re.compile(r"^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:(role|user)/[A-Za-z0-9+=,.@_/-]+$")
 _S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 _TRUE = frozenset({"true", "yes", "on", "y", "t", "1"})
@@ -204,6 +207,7 @@ OVERRIDES = (
     "gearlift_allow_db_deletion",
     "gearlift_allow_short_log_retention",
     "gearlift_allow_disabled_controls",
+    "gearlift_allow_open_egress",
 )
 
 #: Default of gearlift_golden_ami_parameter; the role's defaults template it the same way.
@@ -314,6 +318,14 @@ DEFAULTS: dict[str, Any] = {
     ],
     "gearlift_detailed_monitoring": True,
     "gearlift_empty_default_security_group": True,
+    "gearlift_app_egress_extra": [],
+    "gearlift_s3_endpoint_extra_buckets": [],
+    "gearlift_kms_admin_arns": [],
+    "gearlift_db_audit_events": ["CONNECT", "QUERY_DDL", "QUERY_DML_NO_SELECT", "QUERY_DCL"],
+    "gearlift_log_object_lock_days": 365,
+    "gearlift_log_bucket_expiration_days": 730,
+    "gearlift_alb_access_logs": True,
+    "gearlift_network_acls": True,
     # overrides
     **dict.fromkeys(OVERRIDES, False),
 }
@@ -671,6 +683,7 @@ class _Checker:
         vpc, subnets = self.check_network(production)
         self.check_edge(production)
         self.check_admin_access(vpc, subnets)
+        self.check_egress()
         self.check_fleet(production)
         self.check_schedule(production)
         self.check_data(production)
@@ -1016,6 +1029,51 @@ class _Checker:
                 "tier only (PCI DSS 1.3.1).",
                 "gearlift_allow_db_outside_vpc",
             )
+
+    def check_egress(self) -> None:
+        """gearlift_app_egress_extra: each rule a port, a CIDR and tcp/udp; the internet only on 80/443."""
+        setting = "gearlift_app_egress_extra"
+        rules = self._raw(setting)
+        if not isinstance(rules, list):
+            self.refuse(setting, f"must be a list of {{port, cidr, proto, description}}, got {type(rules).__name__}.")
+            return
+        for index, rule in enumerate(rules):
+            where = f"entry {index + 1}"
+            if not isinstance(rule, Mapping) or not {"port", "cidr"} <= set(rule):
+                self.refuse(setting, f"{where} must be a dict with at least port and cidr, got {rule!r}.")
+                continue
+            unknown = sorted(set(rule) - {"port", "cidr", "proto", "description"})
+            if unknown:
+                self.refuse(
+                    setting,
+                    f"{where} has unknown keys {', '.join(map(str, unknown))} (known: port, cidr, proto, description).",
+                )
+            proto = str(rule.get("proto", "tcp")).lower()
+            if proto not in ("tcp", "udp"):
+                self.refuse(setting, f"{where}: proto must be tcp or udp, got {proto!r}.")
+            port = rule["port"]
+            if (
+                isinstance(port, bool)
+                or not isinstance(port, (int, str))
+                or not str(port).isdigit()
+                or not 1 <= int(port) <= 65535
+            ):
+                self.refuse(setting, f"{where}: port must be one port 1-65535, got {port!r}.")
+                continue
+            try:
+                net = ipaddress.ip_network(str(rule["cidr"]), strict=True)
+            except ValueError as exc:
+                self.refuse(setting, f"{where}: '{rule['cidr']}' is not a CIDR block ({exc}).")
+                continue
+            if net.version != 4:
+                self.refuse(setting, f"{where}: {net} is not IPv4 (the VPC is IPv4 only).")
+            elif is_world(net) and int(port) not in (80, 443):
+                self.guard(
+                    setting,
+                    f"{where} opens {proto} {port} to {net}: app hosts reach the internet on 443 only (80 for "
+                    "package mirrors); anything else is an exfiltration path (PCI DSS 1.3.2).",
+                    "gearlift_allow_open_egress",
+                )
 
     def check_fleet(self, production: bool) -> None:
         instance_type = self.text("gearlift_instance_type")
@@ -1386,6 +1444,63 @@ class _Checker:
                 "gearlift_backup_selection",
                 "false: AWS Backup has a plan but nothing assigned to it (the tape replacement backs up nothing).",
             )
+        production = bool(self.derived.get("production"))
+        if not self.flag("gearlift_network_acls"):
+            self._control_off(
+                production, "gearlift_network_acls", "false leaves every subnet on the VPC's allow-all default ACL."
+            )
+        if not self.flag("gearlift_alb_access_logs"):
+            self._control_off(production, "gearlift_alb_access_logs", "false: the ALB writes no access logs (ELB.5).")
+        lock = self.integer("gearlift_log_object_lock_days", 1, 36500)
+        expiry = self.integer("gearlift_log_bucket_expiration_days", 91, 36500)
+        if lock is not None and lock < 365:
+            self.guard(
+                "gearlift_log_object_lock_days",
+                f"{lock} days: log files could be deleted before the 12 months PCI DSS 10.5.1 keeps them.",
+                "gearlift_allow_short_log_retention",
+            )
+        if expiry is not None and lock is not None and expiry < lock:
+            self.refuse(
+                "gearlift_log_bucket_expiration_days",
+                f"{expiry} is shorter than gearlift_log_object_lock_days ({lock}): files would expire while locked.",
+            )
+        elif expiry is not None and expiry < 365:
+            self.guard(
+                "gearlift_log_bucket_expiration_days",
+                f"{expiry} days: log files expire before the 12 months PCI DSS 10.5.1 keeps them.",
+                "gearlift_allow_short_log_retention",
+            )
+        events = self.strings("gearlift_db_audit_events")
+        if events is not None:
+            unknown = [e for e in events if e not in DB_AUDIT_EVENTS]
+            if unknown or not events:
+                self.refuse(
+                    "gearlift_db_audit_events",
+                    f"{', '.join(unknown) or 'an empty list'}: each must be one of {', '.join(DB_AUDIT_EVENTS)} "
+                    "(the RDS MariaDB audit plugin's SERVER_AUDIT_EVENTS).",
+                )
+            elif "CONNECT" not in events:
+                self._control_off(
+                    bool(self.derived.get("production")),
+                    "gearlift_db_audit_events",
+                    "without CONNECT the database audit log records no logins or failed logins (PCI DSS 10.2.1.1, "
+                    "10.2.1.4).",
+                )
+        for arn in self.strings("gearlift_kms_admin_arns") or []:
+            if not _IAM_PRINCIPAL.match(arn):
+                self.refuse(
+                    "gearlift_kms_admin_arns",
+                    f"{arn!r} is not an IAM role or user ARN (arn:<partition>:iam::<account>:role/<name>).",
+                )
+            else:
+                self.same_partition("gearlift_kms_admin_arns", _arn_partition(arn), "key administrator")
+        extra = self.strings("gearlift_s3_endpoint_extra_buckets")
+        for name in extra or []:
+            if not _S3_BUCKET.match(name):
+                self.refuse(
+                    "gearlift_s3_endpoint_extra_buckets",
+                    f"{name!r} is not an S3 bucket name (whole names only, no ARN, no key or wildcard).",
+                )
         bucket = self.config.get("gearlift_trail_bucket")
         if "gearlift_trail_bucket" in self.config and not (isinstance(bucket, str) and _S3_BUCKET.match(bucket)):
             self.refuse(

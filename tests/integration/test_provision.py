@@ -491,3 +491,168 @@ def test_default_security_group_has_no_rules(provisioned: dict[str, Any]) -> Non
         Filters=[{"Name": "vpc-id", "Values": [vpc]}, {"Name": "group-name", "Values": ["default"]}]
     )["SecurityGroups"]
     assert default["IpPermissions"] == [] and default["IpPermissionsEgress"] == []
+
+
+def _egress(group: dict[str, Any]) -> set[tuple[str, int, str]]:
+    """(protocol, port, CIDR or group id) of each outbound rule."""
+    out = set()
+    for perm in group["IpPermissionsEgress"]:
+        for peer in [r["CidrIp"] for r in perm.get("IpRanges", [])] + [
+            p["GroupId"] for p in perm.get("UserIdGroupPairs", [])
+        ]:
+            out.add((perm["IpProtocol"], perm.get("FromPort", -1), peer))
+            assert perm.get("FromPort") == perm.get("ToPort"), perm  # one port per rule, no ranges
+    return out
+
+
+def test_egress_is_explicit_and_least_privilege_per_tier(provisioned: dict[str, Any]) -> None:
+    """PCI 1.3.2: ALB -> app port to the app group; app -> 443 out and 3306 to the DB group; DB -> nothing."""
+    ec2 = _c(provisioned, "ec2")
+    groups = {
+        g["GroupName"]: g
+        for g in ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [f"{NAME}-*"]}])[
+            "SecurityGroups"
+        ]
+    }
+    alb, app, db = groups[f"{NAME}-alb"], groups[f"{NAME}-app"], groups[f"{NAME}-db"]
+    [app_port] = {p["FromPort"] for p in app["IpPermissions"]}
+    assert _egress(alb) == {("tcp", app_port, app["GroupId"])}
+    assert _egress(app) == {("tcp", 443, "0.0.0.0/0"), ("tcp", 3306, db["GroupId"])}  # no EFS in the rehearsal
+    assert db["IpPermissionsEgress"] == []
+
+
+def test_s3_gateway_endpoint_reaches_only_the_accounts_and_the_agents_buckets(provisioned: dict[str, Any]) -> None:
+    """PCI 1.3.2 / 1.4.4: the endpoint policy, not AWS's full-access default."""
+    partition, account = _caller(provisioned)
+    ec2 = _c(provisioned, "ec2")
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [NAME]}])["Vpcs"][0]["VpcId"]
+    [endpoint] = [
+        e
+        for e in ec2.describe_vpc_endpoints(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["VpcEndpoints"]
+        if e["ServiceName"].endswith(".s3")
+    ]
+    by_sid = {s["Sid"]: s for s in _statements(endpoint["PolicyDocument"])}
+    assert set(by_sid) == {"TheAccountsOwnBuckets", "AgentAndPatchRepositories"}
+    assert by_sid["TheAccountsOwnBuckets"]["Condition"] == {"StringEquals": {"aws:ResourceAccount": account}}
+    repositories = by_sid["AgentAndPatchRepositories"]
+    assert repositories["Action"] == "s3:GetObject"
+    assert f"arn:{partition}:s3:::amazon-ssm-us-east-1/*" in repositories["Resource"]
+    assert f"arn:{partition}:s3:::amazoncloudwatch-agent-us-east-1/*" in repositories["Resource"]
+
+
+def test_key_policies_split_administration_from_use(provisioned: dict[str, Any]) -> None:
+    """PCI 3.6.1 / 7.2.2: nobody holds kms:* on a key; use only through the services of its purpose."""
+    partition, account = _caller(provisioned)
+    kms = _c(provisioned, "kms")
+    for purpose, service in (("logs", "logs"), ("data", "rds"), ("secrets", "secretsmanager")):
+        key = kms.describe_key(KeyId=f"alias/{NAME}-{purpose}")["KeyMetadata"]["KeyId"]
+        by_sid = {s["Sid"]: s for s in _statements(kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"])}
+        assert all(s["Action"] != "kms:*" for s in by_sid.values()), purpose
+        admin = by_sid["KeyAdministrationWithoutUse"]
+        assert not {a for a in admin["Action"] if a.startswith(("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"))}
+        use = by_sid["KeyUseOnlyThroughTheServicesOfItsPurpose"]
+        assert use["Principal"] == {"AWS": f"arn:{partition}:iam::{account}:root"}
+        assert f"{service}.us-east-1.amazonaws.com" in use["Condition"]["StringEquals"]["kms:ViaService"]
+
+
+def test_service_roles_and_the_trail_bucket_accept_only_this_accounts_sources(provisioned: dict[str, Any]) -> None:
+    """Confused-deputy conditions: aws:SourceAccount / aws:SourceArn on service trust and bucket policies."""
+    partition, account = _caller(provisioned)
+    iam = _c(provisioned, "iam")
+    [config] = _statements(iam.get_role(RoleName=f"{NAME}-config")["Role"]["AssumeRolePolicyDocument"])
+    assert config["Condition"]["StringEquals"] == {"aws:SourceAccount": account}
+    [flows] = _statements(iam.get_role(RoleName=f"{NAME}-vpc-flow-logs")["Role"]["AssumeRolePolicyDocument"])
+    assert flows["Condition"]["ArnLike"] == {"aws:SourceArn": f"arn:{partition}:ec2:us-east-1:{account}:vpc-flow-log/*"}
+    trail = _c(provisioned, "cloudtrail").describe_trails(trailNameList=[NAME])["trailList"][0]
+    policy = _statements(_c(provisioned, "s3").get_bucket_policy(Bucket=trail["S3BucketName"])["Policy"])
+    for statement in policy:
+        if statement["Effect"] == "Allow":
+            assert statement["Condition"]["StringEquals"]["aws:SourceArn"] == trail["TrailARN"], statement["Sid"]
+
+
+def test_tier_network_acls_pass_the_shop_flows_and_their_replies_only(provisioned: dict[str, Any]) -> None:
+    """PCI 1.3.1 / 1.3.2: a stateless ACL per tier, read back and evaluated packet by packet."""
+    from gearlift.twin.netpolicy import nacl_allows
+
+    ec2 = _c(provisioned, "ec2")
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [NAME]}])["Vpcs"][0]["VpcId"]
+    subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]
+    tier_of = {s["SubnetId"]: {t["Key"]: t["Value"] for t in s["Tags"]}["gearlift:tier"] for s in subnets}
+    acls = {}
+    for acl in ec2.describe_network_acls(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["NetworkAcls"]:
+        tags = {t["Key"]: t["Value"] for t in acl.get("Tags", [])}
+        if tags.get("Name", "").startswith(f"{NAME}-"):
+            acls[tags["gearlift:tier"]] = acl
+            assert {tier_of[a["SubnetId"]] for a in acl["Associations"]} == {tags["gearlift:tier"]}
+            assert len(acl["Associations"]) == 2  # both AZs
+    assert set(acls) == {"public", "app", "db"}
+
+    import ipaddress
+
+    def host(tier: str) -> Any:
+        """An address inside one of the tier's subnets (as a /32)."""
+        cidr = next(s["CidrBlock"] for s in subnets if tier_of[s["SubnetId"]] == tier)
+        return ipaddress.ip_network(f"{ipaddress.ip_network(cidr)[9]}/32")
+
+    internet, app, db = ipaddress.ip_network("203.0.113.9/32"), host("app"), host("db")
+    site, reply = ipaddress.ip_network("192.168.50.10/32"), 40000
+    assert nacl_allows(acls["app"], True, "tcp", 3306, db) and nacl_allows(acls["db"], False, "tcp", 3306, app)
+    assert nacl_allows(acls["db"], True, "tcp", reply, app) and nacl_allows(acls["app"], False, "tcp", reply, db)
+    assert nacl_allows(acls["app"], True, "tcp", 443, internet) and nacl_allows(
+        acls["app"], False, "tcp", reply, internet
+    )
+    assert nacl_allows(acls["db"], True, "tcp", 3306, site) and nacl_allows(acls["db"], False, "tcp", reply, site)
+    assert not nacl_allows(acls["db"], True, "tcp", 443, internet)
+    assert not nacl_allows(acls["app"], False, "tcp", 22, internet)
+    assert not nacl_allows(acls["app"], True, "tcp", 25, internet)
+
+
+def _bucket(name_part: str, p: dict[str, Any]) -> str:
+    _, account = _caller(p)
+    return f"{NAME}-{name_part}-{account}"
+
+
+def test_log_buckets_locked_logged_and_expiring(provisioned: dict[str, Any]) -> None:
+    """PCI 10.3.2 / 10.5.1 / 10.2.1.3: Object Lock (governance), server access logs, lifecycle."""
+    s3 = _c(provisioned, "s3")
+    trail = _c(provisioned, "cloudtrail").describe_trails(trailNameList=[NAME])["trailList"][0]["S3BucketName"]
+    alb, access = _bucket("alb-logs", provisioned), _bucket("s3-access-logs", provisioned)
+    for bucket in (trail, alb):
+        lock = s3.get_object_lock_configuration(Bucket=bucket)["ObjectLockConfiguration"]
+        assert lock["ObjectLockEnabled"] == "Enabled"
+        retention = lock["Rule"]["DefaultRetention"]
+        assert (retention["Mode"], retention["Days"]) == ("GOVERNANCE", 365), bucket
+        logging = s3.get_bucket_logging(Bucket=bucket)["LoggingEnabled"]
+        assert logging == {"TargetBucket": access, "TargetPrefix": f"{bucket}/"}
+    for bucket in (trail, alb, access):
+        [rule] = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+        assert rule["Status"] == "Enabled" and rule["Expiration"]["Days"] >= 365
+        assert [(t["Days"], t["StorageClass"]) for t in rule["Transitions"]] == [(90, "GLACIER_IR")]
+    for bucket in (alb, access):  # the services that write them take SSE-S3 only
+        rule = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
+        assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+        assert all(s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"].values())
+    _, account = _caller(provisioned)
+    [writers, _] = _statements(s3.get_bucket_policy(Bucket=access)["Policy"])
+    assert writers["Principal"] == {"Service": "logging.s3.amazonaws.com"}
+    assert writers["Condition"]["StringEquals"] == {"aws:SourceAccount": account}
+
+
+def test_alb_access_logs_and_database_audit_plugin(provisioned: dict[str, Any]) -> None:
+    """ELB.5 and PCI 10.2.1: the ALB logs to its locked bucket; the DB's audit plugin records logins and changes."""
+    elbv2 = _c(provisioned, "elbv2")
+    lb = elbv2.describe_load_balancers(Names=[NAME])["LoadBalancers"][0]
+    attrs = {
+        a["Key"]: a["Value"]
+        for a in elbv2.describe_load_balancer_attributes(LoadBalancerArn=lb["LoadBalancerArn"])["Attributes"]
+    }
+    assert attrs["access_logs.s3.enabled"] == "true"
+    assert attrs["access_logs.s3.bucket"] == _bucket("alb-logs", provisioned)
+    rds = _c(provisioned, "rds")
+    db = rds.describe_db_instances(DBInstanceIdentifier=NAME)["DBInstances"][0]
+    assert [m["OptionGroupName"] for m in db["OptionGroupMemberships"]] == [f"{NAME}-mysql80-audit"]
+    [group] = rds.describe_option_groups(OptionGroupName=f"{NAME}-mysql80-audit")["OptionGroupsList"]
+    [audit] = [o for o in group["Options"] if o["OptionName"] == "MARIADB_AUDIT_PLUGIN"]
+    settings = {s["Name"]: s["Value"] for s in audit["OptionSettings"]}
+    assert {"CONNECT", "QUERY_DDL", "QUERY_DML_NO_SELECT"} <= set(settings["SERVER_AUDIT_EVENTS"].split(","))
+    assert "audit" in db["EnabledCloudwatchLogsExports"]

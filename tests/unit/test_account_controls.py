@@ -8,6 +8,7 @@ from typing import Any
 
 import boto3
 import pytest
+import yaml
 from ansible.template import trust_as_template
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
@@ -215,3 +216,99 @@ def test_alarm_topic_policy_limits_every_publisher_to_the_account():
             assert principal == {"AWS": "arn:aws-cn:iam::123456789012:root"}
     services = {s["Principal"].get("Service") for s in policy["Statement"]}
     assert {"events.amazonaws.com", "cloudwatch.amazonaws.com", "events.rds.amazonaws.com"} <= services
+
+
+# ------------------------------------------------------------------ key, trust, bucket and endpoint policies
+
+CRYPTO = {"kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:CreateGrant"}
+KMS_BASE = {**BASE, "kms_partition": "aws-cn", "kms_account": ACCOUNT, "kms_region": "cn-north-1"}
+
+
+@pytest.mark.parametrize(
+    ("purpose", "services"),
+    [
+        ("logs", {"logs", "s3", "sns"}),
+        ("data", {"rds", "ec2", "backup"}),
+        ("secrets", {"secretsmanager", "ssm", "rds"}),
+    ],
+)
+def test_key_policy_splits_administration_from_use_through_services_only(purpose: str, services: set[str]) -> None:
+    policy = render("kms-policy.json.j2", **KMS_BASE, kms_purpose=purpose, gearlift_kms_admin_arns=[])
+    assert "arn:aws:" not in json.dumps(policy)
+    by_sid = {s["Sid"]: s for s in policy["Statement"]}
+    admin = by_sid["KeyAdministrationWithoutUse"]
+    assert admin["Principal"] == {"AWS": ["arn:aws-cn:iam::123456789012:root"]}
+    assert not set(admin["Action"]) & CRYPTO and "kms:*" not in admin["Action"]
+    assert {"kms:PutKeyPolicy", "kms:EnableKeyRotation", "kms:ScheduleKeyDeletion"} <= set(admin["Action"])
+    use = by_sid["KeyUseOnlyThroughTheServicesOfItsPurpose"]
+    assert set(use["Action"]) >= {"kms:Decrypt", "kms:GenerateDataKey*"}
+    assert use["Condition"]["StringEquals"]["kms:CallerAccount"] == ACCOUNT
+    assert set(use["Condition"]["StringEquals"]["kms:ViaService"]) == {
+        f"{s}.cn-north-1.amazonaws.com" for s in services
+    }
+    # nothing grants kms:* or unconditioned use to an AWS principal
+    for statement in policy["Statement"]:
+        assert statement["Action"] != "kms:*"
+        if "AWS" in statement["Principal"] and set(_as_list(statement["Action"])) & CRYPTO:
+            assert statement.get("Condition"), statement["Sid"]
+
+
+def test_key_administrators_when_named_are_the_only_administrators() -> None:
+    admins = ["arn:aws-cn:iam::123456789012:role/KeyAdmins"]
+    policy = render("kms-policy.json.j2", **KMS_BASE, kms_purpose="data", gearlift_kms_admin_arns=admins)
+    [admin] = [s for s in policy["Statement"] if s["Sid"] == "KeyAdministrationWithoutUse"]
+    assert admin["Principal"] == {"AWS": admins}
+
+
+def test_logs_key_lets_cloudtrail_encrypt_only_for_this_trail() -> None:
+    policy = render("kms-policy.json.j2", **KMS_BASE, kms_purpose="logs", gearlift_kms_admin_arns=[])
+    [trail] = [s for s in policy["Statement"] if s["Sid"] == "CloudTrail"]
+    assert trail["Condition"]["StringEquals"] == {
+        "aws:SourceArn": "arn:aws-cn:cloudtrail:cn-north-1:123456789012:trail/shop-production"
+    }
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_service_trust_policies_carry_source_conditions() -> None:
+    config = render("trust-config.json.j2", **BASE, security_caller={"account": ACCOUNT})
+    assert [s["Condition"] for s in config["Statement"]] == [{"StringEquals": {"aws:SourceAccount": ACCOUNT}}]
+    flows = render("trust-vpc-flow-logs.json.j2", **BASE, network_account=ACCOUNT, network_partition="aws-cn")
+    [statement] = flows["Statement"]
+    assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT}
+    assert statement["Condition"]["ArnLike"] == {
+        "aws:SourceArn": "arn:aws-cn:ec2:cn-north-1:123456789012:vpc-flow-log/*"
+    }
+
+
+def test_trail_bucket_takes_writes_only_from_this_trail_and_partition_is_derived() -> None:
+    trail_arn = "arn:aws-cn:cloudtrail:cn-north-1:123456789012:trail/shop-production"
+    policy = render("trail-bucket-policy.json.j2", **BASE, security_bucket="shop-trail", security_trail_arn=trail_arn)
+    assert "arn:aws:" not in json.dumps(policy)
+    for statement in policy["Statement"]:
+        if statement["Effect"] == "Allow":
+            assert statement["Condition"]["StringEquals"]["aws:SourceArn"] == trail_arn, statement["Sid"]
+
+
+def test_s3_endpoint_policy_allows_the_accounts_buckets_and_the_agent_repositories_only() -> None:
+    repositories = yaml.safe_load((REPO / "playbooks" / "vars" / "aws_services.yml").read_text())
+    policy = render(
+        "s3-endpoint-policy.json.j2",
+        **BASE,
+        **repositories,
+        network_account=ACCOUNT,
+        network_partition="aws-cn",
+        gearlift_s3_endpoint_extra_buckets=["vendor-repo"],
+    )
+    by_sid = {s["Sid"]: s for s in policy["Statement"]}
+    assert by_sid["TheAccountsOwnBuckets"]["Condition"] == {"StringEquals": {"aws:ResourceAccount": ACCOUNT}}
+    repos = by_sid["AgentAndPatchRepositories"]
+    assert repos["Action"] == "s3:GetObject"
+    assert "arn:aws-cn:s3:::amazon-ssm-cn-north-1/*" in repos["Resource"]
+    assert "arn:aws-cn:s3:::amazoncloudwatch-agent-cn-north-1/*" in repos["Resource"]
+    assert "arn:aws-cn:s3:::cn-north-1-birdwatcher-prod/*" in repos["Resource"]
+    assert "arn:aws-cn:s3:::vendor-repo/*" in repos["Resource"]
+    assert all(r.startswith("arn:aws-cn:s3:::") and r.endswith("/*") and "REGION" not in r for r in repos["Resource"])
+    assert len(policy["Statement"]) == 2

@@ -489,6 +489,125 @@ BAD_CASES: list[tuple[str, dict[str, Any], str, str, str | None]] = [
         "'prod' is not one of",
         NO_OVERRIDE,
     ),
+    (
+        "log-lock-short",
+        {"gearlift_log_object_lock_days": 30},
+        "gearlift_log_object_lock_days",
+        "30 days",
+        "gearlift_allow_short_log_retention",
+    ),
+    (
+        "log-expiry-before-lock",
+        {"gearlift_log_bucket_expiration_days": 400, "gearlift_log_object_lock_days": 500},
+        "gearlift_log_bucket_expiration_days",
+        "expire while locked",
+        NO_OVERRIDE,
+    ),
+    (
+        "log-expiry-short",
+        {"gearlift_log_bucket_expiration_days": 60},
+        "gearlift_log_bucket_expiration_days",
+        "60 is outside",
+        NO_OVERRIDE,
+    ),
+    (
+        "network-acls-off",
+        {"gearlift_network_acls": False},
+        "gearlift_network_acls",
+        "allow-all default ACL",
+        "gearlift_allow_disabled_controls",
+    ),
+    (
+        "alb-access-logs-off",
+        {"gearlift_alb_access_logs": False},
+        "gearlift_alb_access_logs",
+        "ELB.5",
+        "gearlift_allow_disabled_controls",
+    ),
+    (
+        "db-audit-table-events",
+        {"gearlift_db_audit_events": ["CONNECT", "TABLE"]},
+        "gearlift_db_audit_events",
+        "TABLE: each must be one of",
+        NO_OVERRIDE,
+    ),
+    (
+        "db-audit-without-logins",
+        {"gearlift_db_audit_events": ["QUERY_DDL"]},
+        "gearlift_db_audit_events",
+        "records no logins",
+        "gearlift_allow_disabled_controls",
+    ),
+    (
+        "kms-admin-not-an-arn",
+        {"gearlift_kms_admin_arns": ["security-team"]},
+        "gearlift_kms_admin_arns",
+        "is not an IAM role or user ARN",
+        NO_OVERRIDE,
+    ),
+    (
+        "kms-admin-other-partition",
+        {"gearlift_kms_admin_arns": ["arn:aws-cn:iam::111122223333:role/KeyAdmins"]},
+        "gearlift_kms_admin_arns",
+        "partition aws-cn",
+        NO_OVERRIDE,
+    ),
+    (
+        "endpoint-bucket-arn",
+        {"gearlift_s3_endpoint_extra_buckets": ["arn:aws:s3:::vendor-repo"]},
+        "gearlift_s3_endpoint_extra_buckets",
+        "is not an S3 bucket name",
+        NO_OVERRIDE,
+    ),
+    (
+        "egress-world-smtp",
+        {"gearlift_app_egress_extra": [{"port": 25, "cidr": "0.0.0.0/0", "description": "mail"}]},
+        "gearlift_app_egress_extra",
+        "tcp 25 to 0.0.0.0/0",
+        "gearlift_allow_open_egress",
+    ),
+    (
+        "egress-not-a-list",
+        {"gearlift_app_egress_extra": "0.0.0.0/0"},
+        "gearlift_app_egress_extra",
+        "must be a list",
+        NO_OVERRIDE,
+    ),
+    (
+        "egress-icmp",
+        {"gearlift_app_egress_extra": [{"port": 8, "cidr": "10.0.0.0/8", "proto": "icmp"}]},
+        "gearlift_app_egress_extra",
+        "proto must be tcp or udp",
+        NO_OVERRIDE,
+    ),
+    (
+        "egress-port-range",
+        {"gearlift_app_egress_extra": [{"port": "1-65535", "cidr": "10.1.0.0/16"}]},
+        "gearlift_app_egress_extra",
+        "one port 1-65535",
+        NO_OVERRIDE,
+    ),
+    (
+        "egress-host-bits",
+        {"gearlift_app_egress_extra": [{"port": 80, "cidr": "10.0.0.1/8"}]},
+        "gearlift_app_egress_extra",
+        "is not a CIDR block",
+        NO_OVERRIDE,
+    ),
+    (
+        "egress-no-cidr",
+        {"gearlift_app_egress_extra": [{"port": 80}]},
+        "gearlift_app_egress_extra",
+        "at least port and cidr",
+        NO_OVERRIDE,
+    ),
+    (
+        "egress-unknown-key",
+        {"gearlift_app_egress_extra": [{"port": 80, "cidr": "0.0.0.0/0", "to": "mirrors"}]},
+        "gearlift_app_egress_extra",
+        "unknown keys to",
+        NO_OVERRIDE,
+    ),
 ]
 
 
@@ -509,6 +628,20 @@ def test_bad_setting_is_refused_naming_setting_and_override(
         assert re.search(rf"Override: (\w+: true and )?{override}: true\.$", message), message
     else:
         assert message.endswith("No override exists: change the value."), message
+
+
+def test_app_egress_to_package_mirrors_and_private_blocks_is_accepted_without_override() -> None:
+    result = validate(
+        production(
+            gearlift_app_egress_extra=[
+                {"port": 80, "cidr": "0.0.0.0/0", "description": "apt mirrors (signed packages)"},
+                {"port": 389, "cidr": "10.30.0.0/16", "proto": "udp"},
+            ]
+        )
+    )
+
+    assert result.ok, result.errors
+    assert not result.warnings
 
 
 def test_every_problem_is_reported_at_once() -> None:
@@ -554,6 +687,7 @@ OVERRIDE_CASES: list[tuple[str, dict[str, Any]]] = [
     ("gearlift_allow_short_backups", {"gearlift_db_backup_retention_days": 1}),
     ("gearlift_allow_db_deletion", {"gearlift_db_deletion_protection": False}),
     ("gearlift_allow_short_log_retention", {"gearlift_log_retention_days": 90}),
+    ("gearlift_allow_open_egress", {"gearlift_app_egress_extra": [{"port": 8443, "cidr": "0.0.0.0/0"}]}),
     (
         "gearlift_allow_disabled_controls",
         {

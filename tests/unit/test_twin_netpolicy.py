@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from gearlift.twin.netpolicy import Match, Node, Plane, Policy, Topology, VpnPath, permission_match
+from gearlift.twin.netpolicy import Match, Node, Plane, Policy, Topology, VpnPath, nacl_allows, permission_match
 
 PLANE = Plane(gateway="10.89.90.1", twin_subnet="10.89.90.0/24", api_port=45123)
 VPC = "vpc-1"
@@ -110,10 +110,15 @@ class Rules:
                         i += 2
                 self.chains[rule["chain"]].append(rule)
 
-    def verdict(self, chain: str, *, src: str, dst: str, proto: str, port: int, iface: str = "eth0") -> str:
+    def verdict(
+        self, chain: str, *, src: str, dst: str, proto: str, port: int, iface: str = "eth0", reply: bool = False
+    ) -> str:
+        """A new connection's first packet, or (reply=True) a packet of an established one."""
         for rule in self.chains[chain]:
             if "--ctstate" in rule:
-                continue  # new connections only
+                if reply:
+                    return rule["-j"]
+                continue
             if rule.get("-i", iface) != iface or rule.get("-o", iface) != iface:
                 continue
             if "-s" in rule and ipaddress.ip_address(src) not in ipaddress.ip_network(rule["-s"]):
@@ -129,9 +134,9 @@ class Rules:
                 if not int(lo) <= port <= int(hi or lo):
                     continue
             target = rule["-j"]
-            if target in ("ACCEPT", "DROP", "REJECT"):
+            if target in ("ACCEPT", "DROP", "REJECT", "RETURN"):
                 return target
-            inner = self.verdict(target, src=src, dst=dst, proto=proto, port=port, iface=iface)
+            inner = self.verdict(target, src=src, dst=dst, proto=proto, port=port, iface=iface, reply=reply)
             if inner != "RETURN":
                 return inner
         return self.policy.get(chain, "-") if chain in ("INPUT", "OUTPUT", "FORWARD") else "RETURN"
@@ -289,3 +294,140 @@ def test_an_open_ingress_rule_does_not_admit_the_site_without_a_path() -> None:
     policy = Policy(NODES, topo, PLANE)
     assert _rules(policy, APP1).verdict("INPUT", src=ONPREM.twin_ip, dst=APP1.twin_ip, proto="tcp", port=80) == "DROP"
     assert _rules(policy, APP1).verdict("INPUT", src=APP2.twin_ip, dst=APP1.twin_ip, proto="tcp", port=80) == "ACCEPT"
+
+
+# ---------------------------------------------------------------- network ACLs (stateless, per subnet)
+
+
+def _entry(number: int, egress: bool, cidr: str, action: str = "allow", proto: str = "6", ports: str = "") -> dict:
+    entry: dict[str, Any] = {
+        "RuleNumber": number,
+        "Egress": egress,
+        "CidrBlock": cidr,
+        "RuleAction": action,
+        "Protocol": proto,
+    }
+    if ports:
+        lo, _, hi = ports.partition("-")
+        entry["PortRange"] = {"From": int(lo), "To": int(hi or lo)}
+    return entry
+
+
+def _acl(acl_id: str, subnets: list[str], entries: list[dict[str, Any]], default: bool = False) -> dict[str, Any]:
+    star = [_entry(32767, e, "0.0.0.0/0", "deny", "-1") for e in (False, True)]
+    return {
+        "NetworkAclId": acl_id,
+        "VpcId": VPC,
+        "IsDefault": default,
+        "Associations": [{"SubnetId": s} for s in subnets],
+        "Entries": entries + star,
+    }
+
+
+EPH = "1024-65535"
+
+
+def tier_acls(app_egress_443: bool = True, db_reply_to_app: bool = True) -> list[dict[str, Any]]:
+    """What playbooks/network.yml builds: public, app, DB ACLs with explicit ephemeral-port returns."""
+    app_out = [_entry(100, True, "0.0.0.0/0", ports="443")] if app_egress_443 else []
+    db_out = [_entry(100, True, "10.40.10.0/23", ports=EPH)] if db_reply_to_app else []
+    return [
+        _acl("acl-default", [], [_entry(100, e, "0.0.0.0/0", proto="-1") for e in (False, True)], default=True),
+        _acl(
+            "acl-app",
+            ["subnet-app-a", "subnet-app-b"],
+            [
+                _entry(100, False, "10.40.0.0/24", ports="80"),
+                _entry(110, False, "0.0.0.0/0", ports=EPH),
+                *app_out,
+                _entry(110, True, "10.40.20.0/24", ports="3306"),
+                _entry(120, True, "10.40.0.0/24", ports=EPH),
+            ],
+        ),
+        _acl(
+            "acl-db",
+            ["subnet-db"],
+            [_entry(100, False, "10.40.10.0/23", ports="3306"), _entry(90, False, "10.40.10.5/32", "deny"), *db_out],
+        ),
+    ]
+
+
+def nacl_policy(**kwargs: bool) -> Policy:
+    topo = topology()
+    topo.network_acls = tier_acls(**kwargs)
+    return Policy(NODES, topo, PLANE)
+
+
+def exchange(policy: Policy, src: Node, dst: Node, port: int, reply_port: int = 40000) -> bool:
+    """A TCP exchange: the first packet and the reply, each through both hosts' rulesets (ACLs are stateless)."""
+    there = connects(policy, src, dst, port)
+    back_out = _rules(policy, dst).verdict(
+        "OUTPUT", src=dst.twin_ip, dst=src.twin_ip, proto="tcp", port=reply_port, reply=True
+    )
+    back_in = _rules(policy, src).verdict(
+        "INPUT", src=dst.twin_ip, dst=src.twin_ip, proto="tcp", port=reply_port, reply=True
+    )
+    return there and back_out == "ACCEPT" and back_in == "ACCEPT"
+
+
+def test_acl_rules_are_evaluated_in_rule_number_order_first_match_wins() -> None:
+    [_, _, db_acl] = tier_acls()
+    # rule 90 denies one app host before rule 100 allows its subnet
+    assert not nacl_allows(db_acl, False, "tcp", 3306, ipaddress.ip_network("10.40.10.5/32"))
+    assert nacl_allows(db_acl, False, "tcp", 3306, ipaddress.ip_network("10.40.11.5/32"))
+    assert not nacl_allows(db_acl, False, "tcp", 22, ipaddress.ip_network("10.40.11.5/32")), "the final rule denies"
+    assert not nacl_allows(db_acl, True, "tcp", 443, ipaddress.ip_network("8.8.8.8/32"))
+
+
+def test_tier_acls_keep_the_shop_flows_both_ways() -> None:
+    policy = nacl_policy()
+    assert exchange(policy, APP2, DB, 3306), "app -> DB and the DB's reply to an ephemeral port"
+    for app in (APP1, APP2):
+        inbound = _rules(policy, app).verdict("INPUT", src=ALB.twin_ip, dst=app.twin_ip, proto="tcp", port=80)
+        reply = _rules(policy, app).verdict(
+            "OUTPUT", src=app.twin_ip, dst=ALB.twin_ip, proto="tcp", port=50000, reply=True
+        )
+        assert (inbound, reply) == ("ACCEPT", "ACCEPT")
+
+
+def test_a_deny_rule_stops_what_the_security_groups_allow() -> None:
+    policy = nacl_policy()
+    assert not connects(policy, APP1, DB, 3306), "rule 90 of the DB ACL denies 10.40.10.5"
+    assert connects(Policy(NODES, topology(), PLANE), APP1, DB, 3306), "without ACL data the groups decide"
+
+
+def test_acls_are_stateless_a_missing_return_rule_drops_the_replies() -> None:
+    policy = nacl_policy(db_reply_to_app=False)
+    assert connects(policy, APP2, DB, 3306), "the first packet passes both ACLs"
+    assert not exchange(policy, APP2, DB, 3306), "the DB subnet's ACL lets no reply out to the ephemeral port"
+
+
+def test_same_subnet_traffic_is_not_filtered_by_acls() -> None:
+    twin = Node("i-app3", "ec2", "10.89.90.12", VPC, ("subnet-app-a",), ("10.40.10.9/32",), ("sg-app",))
+    topo = topology()
+    topo.network_acls = tier_acls()
+    topo.security_groups["sg-app"]["IpPermissions"].append(_tcp(8080, group="sg-app"))
+    policy = Policy([*NODES, twin], topo, PLANE)
+    assert exchange(policy, APP1, twin, 8080), "both in subnet-app-a: the app ACL has no 8080 rule, yet it passes"
+    assert not connects(policy, APP2, twin, 8080), "from subnet-app-b the app ACL's inbound rules apply"
+
+
+def test_the_aws_apis_need_the_acl_to_pass_443_out_and_the_replies_in() -> None:
+    def api(policy: Policy, node: Node) -> str:
+        return _rules(policy, node).verdict("OUTPUT", src=node.twin_ip, dst=PLANE.gateway, proto="tcp", port=45123)
+
+    assert api(nacl_policy(), APP1) == "ACCEPT"
+    assert api(nacl_policy(app_egress_443=False), APP1) == "DROP"
+
+
+def test_dns_and_the_controller_are_not_filtered_by_acls() -> None:
+    rules = _rules(nacl_policy(), DB)
+    assert rules.verdict("OUTPUT", src=DB.twin_ip, dst=PLANE.gateway, proto="udp", port=53) == "ACCEPT"
+    assert rules.verdict("INPUT", src=PLANE.gateway, dst=DB.twin_ip, proto="tcp", port=22) == "ACCEPT"
+
+
+def test_a_subnet_without_its_own_acl_has_the_vpcs_default_acl() -> None:
+    policy = nacl_policy()
+    stray = Node("i-stray", "ec2", "10.89.90.40", VPC, ("subnet-pub",), ("10.40.0.9/32",), ("sg-app",))
+    assert policy.network_acl(stray) is not None and policy.network_acl(stray)["NetworkAclId"] == "acl-default"
+    assert policy.network_acl(APP1)["NetworkAclId"] == "acl-app"

@@ -33,9 +33,22 @@ gearlift.twin.dataplane.network. The rules follow the EC2 and VPC user guides:
   decide with the on-prem address as the peer (the on-prem side's own
   firewall is the customer's and admits what the VPN delivers).
 
+- Network ACLs are stateless and evaluated per packet, replies included, at
+  the subnet boundary ("Control subnet traffic with network ACLs", VPC user
+  guide): a packet leaving a host passes its subnet's ACL outbound rules and,
+  arriving, the destination subnet's inbound rules, each in rule-number order,
+  first match wins, the final rule denies. Traffic between addresses of the same
+  subnet is not filtered, nor traffic to or from the Amazon DNS server, the
+  instance metadata service and Amazon Time Sync (link-local). A subnet without
+  an explicitly associated ACL has its VPC's default ACL. Each host's ruleset
+  evaluates its own subnet's ACL (GL_NACL_IN / GL_NACL_OUT, before the
+  stateful accept of replies); the ACL's CIDRs are resolved to the twin
+  addresses of the hosts in them, as for security groups.
+
 Approximations, each in docs/twin-fidelity.md: the controller (the gateway
 address: Session Manager port forwarding, the operator) reaches every host;
-prefix lists and NACLs are not evaluated; BGP-routed VPN connections and
+prefix lists are not evaluated; a load balancer's or an on-prem host's side of
+an ACL is not (only the VPC hosts' own subnets' ACLs); BGP-routed VPN connections and
 transit gateways carry nothing; a load balancer's own egress is not filtered.
 """
 
@@ -89,6 +102,7 @@ class Topology:
     vpcs: dict[str, dict[str, Any]] = field(default_factory=dict)
     interface_endpoint_vpcs: frozenset[str] = frozenset()
     vpn_paths: tuple[VpnPath, ...] = ()
+    network_acls: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -167,6 +181,44 @@ def _group_refs(perm: dict[str, Any]) -> list[str]:
 
 def _overlaps(node: Node, cidr: Net) -> bool:
     return any(net.overlaps(cidr) for net in node.networks())
+
+
+#: NACL protocol numbers the twin evaluates (others, e.g. ICMPv6 "58", match nothing).
+NACL_PROTOCOLS = {"-1": "all", "6": "tcp", "17": "udp", "1": "icmp"}
+#: A client's ephemeral ports on the twin's hosts (Linux ip_local_port_range): replies go there.
+EPHEMERAL = (32768, 60999)
+#: Not filtered by network ACLs: Amazon DNS (the twin's gateway), metadata and time sync (link-local).
+_LINK_LOCAL = "169.254.0.0/16"
+
+
+def nacl_entries(acl: dict[str, Any], egress: bool) -> list[dict[str, Any]]:
+    """The ACL's IPv4 rules of one direction in evaluation order (rule number ascending)."""
+    entries = [e for e in acl.get("Entries", []) if bool(e.get("Egress")) == egress and e.get("CidrBlock")]
+    return sorted(entries, key=lambda e: int(e.get("RuleNumber", 32767)))
+
+
+def nacl_match(entry: dict[str, Any]) -> Match | None:
+    """An ACL entry's protocol and destination ports (None: a protocol the twin does not express)."""
+    proto = NACL_PROTOCOLS.get(str(entry.get("Protocol", "-1")))
+    if proto is None:
+        return None
+    ports = entry.get("PortRange") or {}
+    lo, hi = ports.get("From"), ports.get("To")
+    if proto not in ("tcp", "udp") or lo is None or hi is None:
+        return Match(proto)
+    return Match(proto, str(lo) if lo == hi else f"{lo}:{hi}")
+
+
+def nacl_allows(acl: dict[str, Any], egress: bool, proto: str, port: int, address: Net) -> bool:
+    """One packet through one direction of an ACL: the first matching rule decides; none matching denies."""
+    for entry in nacl_entries(acl, egress):
+        match = nacl_match(entry)
+        if match is None or not match.covers(proto, port):
+            continue
+        if not address.subnet_of(_net(entry["CidrBlock"])):
+            continue
+        return str(entry.get("RuleAction", "deny")).lower() == "allow"
+    return False
 
 
 class Policy:
@@ -273,6 +325,60 @@ class Policy:
             for net in destination.networks()
         )
 
+    # ----------------------------------------------------------- network ACLs
+    def network_acl(self, node: Node) -> dict[str, Any] | None:
+        """The ACL of the node's subnet (explicitly associated, else the VPC's default); None without ACL data."""
+        acls = [a for a in self.topology.network_acls if a.get("VpcId") == node.vpc_id]
+        for subnet in node.subnet_ids:
+            for acl in acls:
+                if any(a.get("SubnetId") == subnet for a in acl.get("Associations", [])):
+                    return acl
+        return next((a for a in acls if a.get("IsDefault")), None)
+
+    def _own_subnets(self, node: Node) -> list[Net]:
+        return [
+            _net(self.topology.subnets[s]["CidrBlock"])
+            for s in node.subnet_ids
+            if self.topology.subnets.get(s, {}).get("CidrBlock")
+        ]
+
+    def _nacl_chain(self, node: Node, acl: dict[str, Any], egress: bool) -> list[str]:
+        chain, flag = ("GL_NACL_OUT", "-d") if egress else ("GL_NACL_IN", "-s")
+        out = [
+            f"-A {chain} {flag} {self.plane.gateway}/32 -j RETURN",
+            f"-A {chain} {flag} {_LINK_LOCAL} -j RETURN",
+        ]
+        own = self._own_subnets(node)
+        for other in self.nodes:
+            nets = other.networks()
+            if other.key != node.key and nets and all(any(n.subnet_of(s) for s in own) for n in nets):
+                out.append(f"-A {chain} {flag} {other.twin_ip}/32 -j RETURN")  # same subnet: not filtered
+        for entry in nacl_entries(acl, egress):
+            match = nacl_match(entry)
+            if match is None:
+                continue
+            cidr = _net(entry["CidrBlock"])
+            verdict = "RETURN" if str(entry.get("RuleAction", "deny")).lower() == "allow" else "DROP"
+            if cidr == ANYWHERE:
+                targets = [""]
+            else:
+                targets = [f"{flag} {o.twin_ip}/32" for o in self.nodes if o.key != node.key and _overlaps(o, cidr)]
+                if not any(cidr.subnet_of(_net(p)) for p in _private_ranges()):
+                    targets.append(f"{flag} {cidr}")  # the internet side
+            for target in targets:
+                out.append(" ".join(w for w in (f"-A {chain}", target, match.args(), f"-j {verdict}") if w))
+        out.append(f"-A {chain} -j DROP")
+        return out
+
+    def nacl_internet(self, node: Node) -> bool:
+        """HTTPS to the internet and its replies through the node's subnet ACL (True without ACL data)."""
+        acl = self.network_acl(node)
+        if acl is None:
+            return True
+        internet = _net("8.8.8.8/32")
+        replies = all(nacl_allows(acl, False, "tcp", port, internet) for port in EPHEMERAL)
+        return nacl_allows(acl, True, "tcp", 443, internet) and replies
+
     def api_allowed(self, node: Node) -> bool:
         """The AWS APIs: TCP 443 out to the internet plus a route there, or an interface endpoint."""
         if node.kind not in ("ec2", "rds"):
@@ -282,7 +388,9 @@ class Policy:
         )
         if not egress_443:
             return False
-        return self.internet_route(node) or node.vpc_id in self.topology.interface_endpoint_vpcs
+        if node.vpc_id in self.topology.interface_endpoint_vpcs:
+            return True  # endpoints sit in the VPC's own subnets
+        return self.internet_route(node) and self.nacl_internet(node)
 
     # ------------------------------------------------------------------ rules
     def ruleset(self, node: Node) -> str:
@@ -297,10 +405,21 @@ class Policy:
             ":GL_OUT - [0:0]",
             ":GL_INTERNET - [0:0]",
             "-A INPUT -i lo -j ACCEPT",
+        ]
+        acl = self.network_acl(node) if node.kind in ("ec2", "rds") else None
+        if acl is not None:
+            # stateless: every packet, replies included, before the security groups' stateful accept
+            lines[1:1] = [":GL_NACL_IN - [0:0]", ":GL_NACL_OUT - [0:0]"]
+            lines.append("-A INPUT -j GL_NACL_IN")
+        lines += [
             "-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
             f"-A INPUT -s {plane.gateway}/32 -j ACCEPT",
             "-A INPUT -j GL_IN",
             "-A OUTPUT -o lo -j ACCEPT",
+        ]
+        if acl is not None:
+            lines.append("-A OUTPUT -j GL_NACL_OUT")
+        lines += [
             "-A OUTPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
             f"-A OUTPUT -d {plane.gateway}/32 -p udp --dport 53 -j ACCEPT",
             f"-A OUTPUT -d {plane.gateway}/32 -p tcp --dport 53 -j ACCEPT",
@@ -313,6 +432,8 @@ class Policy:
         ]
         lines += self._ingress(node)
         lines += self._egress(node)
+        if acl is not None:
+            lines += self._nacl_chain(node, acl, egress=False) + self._nacl_chain(node, acl, egress=True)
         lines.append("COMMIT")
         return "\n".join(_unique(lines)) + "\n"
 

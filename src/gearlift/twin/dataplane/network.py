@@ -117,6 +117,7 @@ class FirewallReconciler:
                 if e.get("VpcEndpointType") == "Interface" and e.get("State", "available").lower() == "available"
             ),
             vpn_paths=self.vpn_paths(),
+            network_acls=paginate(ec2, "describe_network_acls", "NetworkAcls"),
         )
 
     def vpn_paths(self) -> tuple[VpnPath, ...]:

@@ -1,0 +1,142 @@
+"""plugins/filter/nacl.py (tier_nacl_rules): the tier ACLs playbooks/network.yml writes, evaluated packet by
+packet with the twin's own stateless ACL evaluator (gearlift.twin.netpolicy.nacl_allows)."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+import pytest
+from ansible.errors import AnsibleFilterError
+from ansible_collections.gearlift.platform.plugins.filter.nacl import tier_nacl_rules
+
+from gearlift.twin.netpolicy import nacl_allows
+
+PLAN: dict[str, Any] = {
+    "vpc_cidr": "10.40.0.0/16",
+    "public": ["10.40.0.0/24", "10.40.1.0/24"],
+    "app": ["10.40.10.0/24", "10.40.11.0/24"],
+    "db": ["10.40.20.0/24", "10.40.21.0/24"],
+    "alb_ingress_cidrs": ["0.0.0.0/0"],
+    "app_port": 80,
+    "ssh_cidrs": [],
+    "db_extra_cidrs": [],
+    "onprem_cidrs": ["192.168.50.0/24"],
+    "app_egress_extra": [],
+    "efs": False,
+}
+PROTOCOLS = {"all": "-1", "tcp": "6", "udp": "17"}
+
+
+def acl(tier: str, plan: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The filter's rules as DescribeNetworkAcls returns them (plus AWS's final deny rules)."""
+    rules = tier_nacl_rules(tier, plan or PLAN)
+    entries = []
+    for egress, key in ((False, "ingress"), (True, "egress")):
+        for number, proto, action, cidr, _, _, lo, hi in rules[key]:
+            entries.append(
+                {
+                    "RuleNumber": number,
+                    "Egress": egress,
+                    "Protocol": PROTOCOLS[proto],
+                    "RuleAction": action,
+                    "CidrBlock": cidr,
+                    "PortRange": {"From": lo, "To": hi},
+                }
+            )
+        entries.append(
+            {"RuleNumber": 32767, "Egress": egress, "Protocol": "-1", "RuleAction": "deny", "CidrBlock": "0.0.0.0/0"}
+        )
+    return {"Entries": entries}
+
+
+def ip(text: str) -> ipaddress.IPv4Network:
+    return ipaddress.ip_network(text)
+
+
+CLIENT, ALB, APP, DB, ONPREM = (
+    ip("203.0.113.9/32"),
+    ip("10.40.0.7/32"),
+    ip("10.40.11.5/32"),
+    ip("10.40.20.9/32"),
+    ip("192.168.50.10/32"),
+)
+REPLY = 40000  # a client's ephemeral port
+
+
+def test_the_shop_flows_and_their_replies_pass_every_acl_on_the_way() -> None:
+    public, app, db = acl("public"), acl("app"), acl("db")
+    # client -> ALB 443, ALB -> client reply
+    assert nacl_allows(public, False, "tcp", 443, CLIENT) and nacl_allows(public, True, "tcp", REPLY, CLIENT)
+    # ALB -> app port (leaving the public subnet, entering the app subnet) and the reply
+    assert nacl_allows(public, True, "tcp", 80, APP) and nacl_allows(app, False, "tcp", 80, ALB)
+    assert nacl_allows(app, True, "tcp", REPLY, ALB) and nacl_allows(public, False, "tcp", REPLY, APP)
+    # app -> DB 3306 and the reply
+    assert nacl_allows(app, True, "tcp", 3306, DB) and nacl_allows(db, False, "tcp", 3306, APP)
+    assert nacl_allows(db, True, "tcp", REPLY, APP) and nacl_allows(app, False, "tcp", REPLY, DB)
+    # app -> AWS APIs (443 through the NAT in the public subnet) and the replies
+    assert nacl_allows(app, True, "tcp", 443, CLIENT) and nacl_allows(public, False, "tcp", 443, APP)
+    assert nacl_allows(public, True, "tcp", 443, CLIENT) and nacl_allows(public, False, "tcp", REPLY, CLIENT)
+    assert nacl_allows(public, True, "tcp", REPLY, APP) and nacl_allows(app, False, "tcp", REPLY, CLIENT)
+    # the database move: RDS <-> the site's MySQL, both directions, with replies
+    assert nacl_allows(db, True, "tcp", 3306, ONPREM) and nacl_allows(db, False, "tcp", REPLY, ONPREM)
+    assert nacl_allows(db, False, "tcp", 3306, ONPREM) and nacl_allows(db, True, "tcp", REPLY, ONPREM)
+
+
+def test_everything_else_is_denied() -> None:
+    public, app, db = acl("public"), acl("app"), acl("db")
+    assert not nacl_allows(app, False, "tcp", 80, CLIENT), "the app port only from the public subnets"
+    assert not nacl_allows(app, False, "tcp", 22, ALB), "no SSH without gearlift_ssh_ingress_cidrs"
+    assert not nacl_allows(app, True, "tcp", 25, CLIENT), "no mail out"
+    assert not nacl_allows(app, True, "udp", 53, CLIENT), "no DNS but the VPC resolver (not filtered)"
+    assert not nacl_allows(db, True, "tcp", 443, CLIENT), "the DB tier opens nothing to the internet"
+    assert not nacl_allows(db, False, "tcp", 3306, ALB), "MySQL only from the app subnets and the site"
+    assert not nacl_allows(public, False, "tcp", 22, CLIENT)
+
+
+def test_ssh_extra_egress_and_efs_open_only_their_paths() -> None:
+    plan = {
+        **PLAN,
+        "ssh_cidrs": ["198.51.100.0/24"],
+        "app_egress_extra": [{"port": 80, "cidr": "0.0.0.0/0"}, {"port": 123, "cidr": "10.30.0.0/16", "proto": "udp"}],
+        "efs": True,
+    }
+    public, app = acl("public", plan), acl("app", plan)
+    admin = ip("198.51.100.7/32")
+    assert nacl_allows(app, False, "tcp", 22, admin) and nacl_allows(app, True, "tcp", REPLY, admin)
+    assert nacl_allows(app, True, "tcp", 80, CLIENT) and nacl_allows(public, False, "tcp", 80, APP)
+    assert nacl_allows(public, True, "tcp", 80, CLIENT)
+    assert nacl_allows(app, True, "udp", 123, ip("10.30.1.1/32")) and nacl_allows(
+        app, False, "udp", REPLY, ip("10.30.1.1/32")
+    )
+    assert nacl_allows(app, True, "tcp", 2049, ip("10.40.10.9/32")) and nacl_allows(app, False, "tcp", 2049, APP)
+    # NFS is inside the ephemeral range the replies need anyway: the explicit rule is what EFS adds
+    assert ["tcp", "10.40.0.0/16", 2049, 2049] in [
+        r[1:2] + r[3:4] + r[6:] for r in tier_nacl_rules("app", plan)["egress"]
+    ]
+    assert not [r for r in tier_nacl_rules("app", PLAN)["egress"] if r[6] == 2049]
+
+
+def test_rules_are_numbered_from_100_unique_and_all_allow() -> None:
+    for tier in ("public", "app", "db"):
+        rules = tier_nacl_rules(tier, PLAN)
+        for direction in ("ingress", "egress"):
+            numbers = [r[0] for r in rules[direction]]
+            assert numbers == list(range(100, 100 + 10 * len(numbers), 10))
+            assert len({tuple(r[1:]) for r in rules[direction]}) == len(numbers)
+            assert {r[2] for r in rules[direction]} == {"allow"}
+
+
+def test_more_rules_than_the_quota_are_refused_naming_the_settings() -> None:
+    many = {**PLAN, "onprem_cidrs": [f"192.168.{i}.0/24" for i in range(10)]}
+    with pytest.raises(AnsibleFilterError, match=r"more than AWS's default quota of 20.*gearlift_onprem_cidrs"):
+        tier_nacl_rules("db", many)
+
+
+def test_bad_input_is_refused() -> None:
+    with pytest.raises(AnsibleFilterError, match="unknown tier"):
+        tier_nacl_rules("edge", PLAN)
+    with pytest.raises(AnsibleFilterError, match="incomplete plan"):
+        tier_nacl_rules("app", {k: v for k, v in PLAN.items() if k != "db"})
+    with pytest.raises(AnsibleFilterError, match="host bits"):
+        tier_nacl_rules("db", {**PLAN, "onprem_cidrs": ["192.168.50.1/24"]})
