@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -163,3 +164,65 @@ def test_the_server_answers_the_instance_at_the_callers_address(server: ImdsServ
     with pytest.raises(urllib.error.HTTPError) as unknown:
         urllib.request.urlopen(get, timeout=5)
     assert unknown.value.code == 404
+
+
+class _Clients:
+    endpoint = "http://127.0.0.1:1"
+
+    def __call__(self, service: str) -> object:
+        class Sts:
+            def get_caller_identity(self) -> dict[str, str]:
+                return {"Account": "123456789012"}
+
+        return Sts()
+
+
+def test_the_reconciler_publishes_running_instances_and_renews_credentials_before_expiry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from gearlift.twin.dataplane import Round, imds
+
+    clock = {"now": 1_000_000.0}
+    asked: list[str] = []
+
+    def send(endpoint: str, report: str, body: dict[str, str], timeout: float = 10) -> dict[str, object]:
+        asked.append(body["instance_id"])
+        if body["instance_id"] == "i-role":
+            expiry = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(clock["now"] + 3600))
+            return {
+                "role": "shop-app",
+                "info": {"InstanceProfileArn": "arn"},
+                "credentials": {**CREDS, "Expiration": expiry},
+            }
+        return {"role": None}
+
+    monkeypatch.setattr(imds.channel, "send", send)
+    monkeypatch.setattr(imds.time, "time", lambda: clock["now"])
+    published: dict[str, Instance] = {}
+
+    class Server:
+        def publish(self, instances: dict[str, Instance]) -> None:
+            published.clear()
+            published.update(instances)
+
+    reconciler = imds.ImdsReconciler(Server(), _Clients(), "us-east-1", lambda line: None)  # type: ignore[arg-type]
+    items = {
+        "i-role": {"InstanceId": "i-role", "State": {"Name": "running"}, "MetadataOptions": {"HttpTokens": "required"}},
+        "i-none": {"InstanceId": "i-none", "State": {"Name": "running"}},
+        "i-gone": {"InstanceId": "i-gone", "State": {"Name": "terminated"}},
+    }
+    round_ = Round(instances=items, addresses={"i-role": "10.89.81.5", "i-none": "10.89.81.6", "i-gone": "10.89.81.7"})
+    reconciler.reconcile(round_)
+    assert sorted(published) == ["10.89.81.5", "10.89.81.6"]
+    assert published["10.89.81.5"].role == "shop-app" and published["10.89.81.5"].http_tokens == "required"
+    assert published["10.89.81.6"].role is None
+    assert sorted(asked) == ["i-none", "i-role"]
+    clock["now"] += 10  # cached: nothing asked again
+    reconciler.reconcile(round_)
+    assert len(asked) == 2
+    clock["now"] += 30  # an instance without a role is asked again (a profile associated later)
+    reconciler.reconcile(round_)
+    assert asked[2:] == ["i-none"]
+    clock["now"] += 3600 - 40 - imds.RENEW_BEFORE + 1  # within RENEW_BEFORE of expiry: renewed
+    reconciler.reconcile(round_)
+    assert "i-role" in asked[3:]
