@@ -222,9 +222,8 @@ def aws(emulator: MotoControlPlane) -> Clients:
     return Clients(emulator.url, REGION)
 
 
-@pytest.fixture
-def as_host(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """botocore connections of this test leave from HOST_ADDRESS: the emulator sees a host, not the controller."""
+def _act_as_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore connections made from now on leave from HOST_ADDRESS: the emulator sees a host, not the controller."""
     original = URLLib3Session._get_pool_manager_kwargs
 
     def from_host(self: URLLib3Session, **extra: Any) -> dict[str, Any]:
@@ -233,6 +232,11 @@ def as_host(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         return kwargs
 
     monkeypatch.setattr(URLLib3Session, "_get_pool_manager_kwargs", from_host)
+
+
+@pytest.fixture
+def as_host(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    _act_as_host(monkeypatch)
     yield
 
 
@@ -377,12 +381,7 @@ def test_a_host_without_issued_credentials_is_refused_and_the_controller_is_not(
 ) -> None:
     # The controller's own (dummy) credentials: the operator, as against a real account.
     assert aws("secretsmanager").get_secret_value(SecretId=estate["master"])["ARN"] == estate["master"]
-    original = URLLib3Session._get_pool_manager_kwargs
-    monkeypatch.setattr(
-        URLLib3Session,
-        "_get_pool_manager_kwargs",
-        lambda self, **extra: {**original(self, **extra), "source_address": (HOST_ADDRESS, 0)},
-    )
+    _act_as_host(monkeypatch)
     dummy = {"AccessKeyId": "testing", "SecretAccessKey": "testing"}
     with pytest.raises(botocore.exceptions.ClientError) as refused:
         _host_client(emulator, "secretsmanager", dummy).get_secret_value(SecretId=estate["own"])
@@ -397,3 +396,37 @@ def test_a_host_without_issued_credentials_is_refused_and_the_controller_is_not(
     with pytest.raises(botocore.exceptions.ClientError) as refused:
         _host_client(emulator, "sts", dummy).get_caller_identity()
     assert _code(refused) == "InvalidClientTokenId"
+
+
+def test_the_sdks_default_chain_gets_the_role_from_the_twins_imds_and_the_emulator_enforces_it(
+    aws: Clients, emulator: MotoControlPlane, estate: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No containers: the host is 127.0.0.7 for both IMDS and the emulator; botocore finds no other credentials."""
+    from gearlift.twin.dataplane import Round
+    from gearlift.twin.dataplane.imds import ImdsReconciler, ImdsServer
+
+    server = ImdsServer("127.0.0.1", lambda line: None)
+    server.start()
+    try:
+        iid = estate["ids"][0]
+        items = {i["InstanceId"]: i for r in aws("ec2").describe_instances()["Reservations"] for i in r["Instances"]}
+        ImdsReconciler(server, aws, REGION, lambda line: None).reconcile(
+            Round(instances=items, addresses={iid: HOST_ADDRESS})
+        )
+        _act_as_host(monkeypatch)
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+        monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
+        monkeypatch.setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", f"http://127.0.0.1:{server.port}/")
+        monkeypatch.setenv("AWS_EC2_METADATA_V1_DISABLED", "true")
+        session = boto3.session.Session(region_name=REGION)
+        creds = session.get_credentials()
+        assert creds is not None and creds.method == "iam-role"
+        secrets = session.client("secretsmanager", endpoint_url=emulator.url)  # type: ignore[call-overload]
+        assert secrets.get_secret_value(SecretId=f"gearlift/{NAME}/app-db")["ARN"] == estate["own"]
+        with pytest.raises(botocore.exceptions.ClientError) as denied:
+            secrets.get_secret_value(SecretId=estate["master"])
+        assert _code(denied) == "AccessDeniedException"
+    finally:
+        server.stop()
