@@ -34,12 +34,12 @@ def _ami_for(twin: Twin, local_image: str, name: str) -> str:
     return ami
 
 
-def _asg(twin: Twin, name: str, ami: str, desired: int, **extra: Any) -> None:
+def _asg(twin: Twin, name: str, ami: str, desired: int, profile: str = "", **extra: Any) -> None:
     ec2 = twin.clients("ec2")
-    ec2.create_launch_template(
-        LaunchTemplateName=f"{name}-lt",
-        LaunchTemplateData={"ImageId": ami, "InstanceType": "t3.micro"},
-    )
+    data: dict[str, Any] = {"ImageId": ami, "InstanceType": "t3.micro"}
+    if profile:
+        data["IamInstanceProfile"] = {"Name": profile}
+    ec2.create_launch_template(LaunchTemplateName=f"{name}-lt", LaunchTemplateData=data)
     twin.clients("autoscaling").create_auto_scaling_group(
         AutoScalingGroupName=name,
         LaunchTemplate={"LaunchTemplateName": f"{name}-lt", "Version": "$Latest"},
@@ -49,6 +49,19 @@ def _asg(twin: Twin, name: str, ami: str, desired: int, **extra: Any) -> None:
         VPCZoneIdentifier=",".join(_default_subnets(twin)),
         **extra,
     )
+
+
+def _instance_role(twin: Twin, name: str, secret_arn: str) -> None:
+    """A role EC2 may assume that reads one secret, and its instance profile."""
+    iam = twin.clients("iam")
+    trust = {
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]
+    }
+    policy = {"Statement": [{"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": secret_arn}]}
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
+    iam.put_role_policy(RoleName=name, PolicyName="read-db-secret", PolicyDocument=json.dumps(policy))
+    iam.create_instance_profile(InstanceProfileName=name)
+    iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
 
 
 def _group_instances(twin: Twin, name: str) -> list[str]:
@@ -229,7 +242,9 @@ def test_rds_mariadb_and_alb_haproxy_serve_the_app(twin: Twin, standin_jar: Path
     vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
     tg = http_target_group_behind_alb(twin, "shop", vpc, _default_subnets(twin))
     ami = _ami_for(twin, images.APPHOST_IMAGE, "apphost")
-    _asg(twin, "shop-asg", ami, desired=2, TargetGroupARNs=[tg], HealthCheckType="EC2")
+    # The hosts read the DB secret with their instance role's credentials (IMDS), as on EC2.
+    _instance_role(twin, "shop-app", secret_arn)
+    _asg(twin, "shop-asg", ami, desired=2, profile="shop-app", TargetGroupARNs=[tg], HealthCheckType="EC2")
     members = _group_instances(twin, "shop-asg")
     twin.wait_for(lambda: set(members) <= _running_containers(twin), 120, "app host containers")
 

@@ -1,7 +1,8 @@
 """The private channel between the twin's data plane and its emulator process, defined once.
 
 The data plane knows things the AWS APIs cannot be told (an image's container is committed,
-what the load balancer's health checks saw); it POSTs them as JSON to ``PATH + <report>`` on
+what the load balancer's health checks saw), and asks what only EC2 itself hands out (an
+instance's role credentials, served to the instance by IMDS); it POSTs them as JSON to ``PATH + <report>`` on
 the emulator. Playbooks and modules never use it: it is not an AWS API. The emulator side
 (gearlift.twin.emulator.server) dispatches on the same names.
 """
@@ -21,7 +22,9 @@ TARGET_HEALTH: Final = "target-health"
 IMAGE_RESTORE: Final = "image-restore"
 # Advance instance refreshes now (the emulator also ticks by itself every second).
 TICK: Final = "tick"
-REPORTS: Final = frozenset({IMAGE_AVAILABLE, IMAGE_RESTORE, TARGET_HEALTH, TICK})
+# Temporary credentials of an instance's profile role, for the IMDS server: {"instance_id": ...}.
+ROLE_CREDENTIALS: Final = "role-credentials"
+REPORTS: Final = frozenset({IMAGE_AVAILABLE, IMAGE_RESTORE, TARGET_HEALTH, TICK, ROLE_CREDENTIALS})
 
 
 def send(endpoint: str, report: str, body: dict[str, Any], timeout: float = 10) -> dict[str, Any]:

@@ -25,6 +25,9 @@ gearlift.twin.dataplane.network. The rules follow the EC2 and VPC user guides:
   internet, or when the VPC has an interface endpoint (which the twin does not
   distinguish by service).
 
+- The instance metadata service (169.254.169.254:80) is not filtered by security groups:
+  an EC2 host's namespace sends it to the twin's IMDS server on the gateway (nat table).
+
 - The on-premises estate is outside every VPC, at its site addresses: a VPC
   host and an on-prem host reach each other only when the VPC host's route
   table sends the on-prem address to a virtual private gateway attached to its
@@ -67,6 +70,7 @@ def _net(text: str, strict: bool = False) -> Net:
 
 
 ANYWHERE = _net("0.0.0.0/0")
+IMDS_ADDRESS = "169.254.169.254"
 # Kinds of host the twin runs. "onprem" hosts are outside every VPC.
 KINDS = ("ec2", "rds", "alb", "onprem")
 
@@ -129,6 +133,7 @@ class Plane:
     gateway: str
     twin_subnet: str
     api_port: int
+    imds_port: int = 0  # the twin's IMDS server on the gateway (gearlift.twin.dataplane.imds); 0: none
 
 
 @dataclass(frozen=True)
@@ -424,6 +429,9 @@ class Policy:
             f"-A OUTPUT -d {plane.gateway}/32 -p udp --dport 53 -j ACCEPT",
             f"-A OUTPUT -d {plane.gateway}/32 -p tcp --dport 53 -j ACCEPT",
         ]
+        if plane.imds_port and node.kind == "ec2":
+            # IMDS (169.254.169.254, DNAT to the twin's server) is not filtered by security groups.
+            lines.append(f"-A OUTPUT -d {plane.gateway}/32 -p tcp --dport {plane.imds_port} -j ACCEPT")
         if self.api_allowed(node):
             lines.append(f"-A OUTPUT -d {plane.gateway}/32 -p tcp --dport {plane.api_port} -j ACCEPT")
         lines += [
@@ -436,6 +444,17 @@ class Policy:
             lines += self._nacl_chain(node, acl, egress=False) + self._nacl_chain(node, acl, egress=True)
         lines.append("COMMIT")
         return "\n".join(_unique(lines)) + "\n"
+
+    def nat(self, node: Node) -> str:
+        """An instance reaches its metadata at 169.254.169.254:80: the twin's IMDS server (nat table)."""
+        nat = ["*nat", ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]"]
+        nat.append(":POSTROUTING ACCEPT [0:0]")
+        if self.plane.imds_port and node.kind == "ec2":
+            nat.append(
+                f"-A OUTPUT -d {IMDS_ADDRESS}/32 -p tcp --dport 80 "
+                f"-j DNAT --to-destination {self.plane.gateway}:{self.plane.imds_port}"
+            )
+        return "\n".join([*nat, "COMMIT"]) + "\n"
 
     def _ingress(self, node: Node) -> list[str]:
         if node.kind == "onprem":

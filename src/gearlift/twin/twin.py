@@ -27,6 +27,7 @@ from gearlift.twin.dataplane.amis import LOCAL_IMAGE_TAG, AccountImages, kept_lo
 from gearlift.twin.dataplane.autoscaling import AsgController
 from gearlift.twin.dataplane.ec2 import Ec2Reconciler
 from gearlift.twin.dataplane.elbv2 import AlbReconciler, TargetHealthReconciler
+from gearlift.twin.dataplane.imds import ImdsReconciler, ImdsServer
 from gearlift.twin.dataplane.network import FirewallReconciler
 from gearlift.twin.dataplane.rds import RdsReconciler
 from gearlift.twin.errors import TwinError
@@ -83,6 +84,7 @@ class Twin:
         self.rds: RdsReconciler | None = None
         self.alb: AlbReconciler | None = None
         self.firewall: FirewallReconciler | None = None
+        self.imds: ImdsServer | None = None
         # The data plane, in the order one round runs it (gearlift.twin.dataplane).
         self.reconcilers: tuple[Reconciler, ...] = ()
         self._stop = threading.Event()
@@ -213,6 +215,8 @@ class Twin:
         self._map_stock_amis(base)
         self._seed_account(images.ensure_apphost_image(self.log))
         self.ec2 = Ec2Reconciler(layout, self.clients, self.log)
+        self.imds = ImdsServer(layout.gateway, self.log)
+        self.imds.start()
         self.asg = AsgController(self.clients, self.log)
         self.rds = RdsReconciler(layout, self.clients, self.log, mariadb_image, layout.state_dir / "tls-db")
         self.alb = AlbReconciler(
@@ -222,7 +226,7 @@ class Twin:
             self.clients,
             layout.label,
             layout.network,
-            Plane(layout.gateway, layout.subnet, HOSTS_API_PORT),
+            Plane(layout.gateway, layout.subnet, HOSTS_API_PORT, self.imds.port),
             self.log,
         )
         self.firewall.alb_sources = self.alb.sources
@@ -231,6 +235,7 @@ class Twin:
         self.reconcilers = (
             AccountImages(layout, self.clients, self.log),
             self.ec2,
+            ImdsReconciler(self.imds, self.clients, self.config.region, self.log),
             self.firewall,
             TargetHealthReconciler(self.checker, self.alb, self.clients, self.config.region),
             self.asg,
@@ -323,11 +328,12 @@ class Twin:
         (root / "tls-ca" / "ca.srl").unlink(missing_ok=True)
 
     def _write_host_aws_config(self) -> None:
-        """Endpoint + dummy credentials for the container hosts, as standard SDK files.
+        """The emulator's endpoint and the region for the container hosts, as a standard SDK file.
 
-        Mounted read-only at /root/.aws and /etc/gearlift-twin/aws, and named in
-        a systemd DefaultEnvironment drop-in so every service finds them: the
-        same code that uses an instance role on EC2 runs unchanged here.
+        Mounted read-only at /root/.aws and /etc/gearlift-twin/aws, and named in a systemd
+        DefaultEnvironment drop-in so every service finds it. No credentials: a host gets its
+        instance role's from IMDS (gearlift.twin.dataplane.imds), as on EC2, and the emulator
+        refuses any other (gearlift.twin.emulator.iam). The same code runs unchanged on EC2.
         """
         assert self.moto is not None
         aws = self.layout.aws_dir
@@ -336,14 +342,10 @@ class Twin:
         (aws / "config").write_text(
             f"[default]\nregion = {self.config.region}\nendpoint_url = {internal}\n", encoding="utf-8"
         )
-        (aws / "credentials").write_text(
-            f"[default]\naws_access_key_id = {DUMMY_KEY_ID}\naws_secret_access_key = {DUMMY_SECRET}\n",
-            encoding="utf-8",
-        )
+        (aws / "credentials").unlink(missing_ok=True)
         self.layout.dropin.write_text(
             "[Manager]\nDefaultEnvironment="
             "AWS_CONFIG_FILE=/etc/gearlift-twin/aws/config "
-            "AWS_SHARED_CREDENTIALS_FILE=/etc/gearlift-twin/aws/credentials "
             f"AWS_REGION={self.config.region} AWS_DEFAULT_REGION={self.config.region}\n",
             encoding="utf-8",
         )
@@ -463,6 +465,9 @@ class Twin:
         self.stop_loop()
         if self.alb is not None:
             self.alb.stop_all()
+        if self.imds is not None:
+            self.imds.stop()
+            self.imds = None
         clean(self.config, self.log)
         if self.moto is not None:
             self.moto.stop()

@@ -8,6 +8,7 @@ need (the instances, their addresses, target health, the databases) travels in t
 ``Round``.
 
 - ``ec2``: instances as systemd containers, images from instances;
+- ``imds``: each instance's metadata service (IMDSv2, its role's credentials);
 - ``network``: security groups and routes, enforced in every host's namespace;
 - ``elbv2``: target health checks, and each load balancer as an HAProxy;
 - ``autoscaling``: the group's replacement loop and target registration;

@@ -8,6 +8,9 @@ network namespace (``nsenter --net``), only when it changed. Containers run
 without CAP_NET_ADMIN, so a host cannot change its own rules, as an instance
 cannot change its security groups from inside.
 
+An EC2 host's namespace also sends the instance metadata address (169.254.169.254:80) to the
+twin's IMDS server (gearlift.twin.dataplane.imds), which security groups do not filter.
+
 A host's container is sealed right after it starts (loopback, replies, DNS and
 the controller only), before the first full ruleset: no host ever runs open.
 """
@@ -76,7 +79,7 @@ def running_hosts(label: str, network: str) -> list[Running]:
 
 
 def load(pid: int, rules: str, rules6: str) -> None:
-    """Load both rulesets into the network namespace of ``pid`` (atomically per table)."""
+    """Load both rulesets into the network namespace of ``pid`` (atomically per table: filter, nat)."""
     for tool, text in (("iptables-restore", rules), ("ip6tables-restore", rules6)):
         proc = subprocess.run(
             ["nsenter", f"--net=/proc/{pid}/ns/net", tool],
@@ -219,8 +222,8 @@ class FirewallReconciler:
     def seal(self, container: str) -> None:
         """Right after a host starts: nothing but loopback, replies, DNS and the controller."""
         pid = int(podman.run("inspect", "--type", "container", "--format", "{{.State.Pid}}", container).stdout.strip())
-        sealed = Policy([], Topology(), self.plane).ruleset(Node(key=container, kind="ec2", twin_ip=""))
-        load(pid, sealed, ruleset6())
+        empty, node = Policy([], Topology(), self.plane), Node(key=container, kind="ec2", twin_ip="")
+        load(pid, empty.ruleset(node) + empty.nat(node), ruleset6())
         self._applied[container] = (pid, "sealed")
 
     def reconcile(self, round_: Round) -> None:
@@ -239,7 +242,7 @@ class FirewallReconciler:
             node = by_ip.get(host.ip)
             if node is None:
                 continue  # e.g. an instance the emulator no longer lists: removed next round
-            rules = policy.ruleset(node)
+            rules = policy.ruleset(node) + policy.nat(node)
             digest = hashlib.sha256(rules.encode()).hexdigest()
             if self._applied.get(host.name) != (host.pid, digest):
                 load(host.pid, rules, rules6)

@@ -6,7 +6,9 @@
   the AWS behaviour and its documentation);
 - ``lifecycle``: the image lifecycle's APIs (images from instances, Auto Scaling launches,
   target registration and health, Canonical's images, SSM patching);
-- ``refresh``: the Auto Scaling instance refresh, which moto lacks.
+- ``refresh``: the Auto Scaling instance refresh, which moto lacks;
+- ``iam``: instance-role credentials, and every request not the controller's authenticated
+  and authorized as IAM does (gearlift.twin.iampolicy holds the pure rules).
 
 The data plane talks to it only through gearlift.twin.channel.
 """

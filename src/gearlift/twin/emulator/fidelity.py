@@ -319,6 +319,46 @@ def _ec2_launch_template_interface_groups() -> None:
     setattr(instances.InstanceBackend, "run_instances", run_with_interface_groups)  # noqa: B010
 
 
+def _ec2_launch_template_role_and_metadata_options() -> None:
+    """EC2: an instance gets its launch template's instance profile and metadata options.
+
+    RequestLaunchTemplateData's IamInstanceProfile and MetadataOptions (HttpTokens,
+    HttpPutResponseHopLimit, HttpEndpoint) apply to every instance launched from the template,
+    by RunInstances or by Auto Scaling (EC2 API Reference); RunInstances' own IamInstanceProfile
+    applies to every instance of the call. moto ignores both template settings and associates
+    the call's profile with the first instance only, so the fleet's hosts had no role and
+    answered IMDSv1 where the template requires tokens.
+    """
+    from moto.ec2.models import instances
+
+    run = instances.InstanceBackend.run_instances
+
+    def run_with_template_role(
+        self: Any, image_id: str, count: int, user_data: Any, security_group_names: list[str], **kwargs: Any
+    ) -> Any:
+        data: dict[str, Any] = {}
+        if kwargs.get("launch_template"):
+            data = dict(self._get_template_from_args(kwargs["launch_template"]).data or {})
+            if not kwargs.get("metadata_options") and data.get("MetadataOptions"):
+                kwargs["metadata_options"] = dict(data["MetadataOptions"])
+        reservation = run(self, image_id, count, user_data, security_group_names, **kwargs)
+        by_call = {"Name": kwargs.get("iam_instance_profile_name"), "Arn": kwargs.get("iam_instance_profile_arn")}
+        # The API response associates the call's profile with the first instance itself.
+        launched = reservation.instances[1:] if any(by_call.values()) else reservation.instances
+        profile = by_call if any(by_call.values()) else dict(data.get("IamInstanceProfile") or {})
+        if profile.get("Name") or profile.get("Arn"):
+            for instance in launched:
+                if instance.id not in self.iam_instance_profile_associations:
+                    self.associate_iam_instance_profile(
+                        instance_id=instance.id,
+                        iam_instance_profile_name=profile.get("Name") if not profile.get("Arn") else None,
+                        iam_instance_profile_arn=profile.get("Arn") or None,
+                    )
+        return reservation
+
+    setattr(instances.InstanceBackend, "run_instances", run_with_template_role)  # noqa: B010
+
+
 def apply() -> None:
     from gearlift.twin.emulator import lifecycle, refresh
 
@@ -333,3 +373,4 @@ def apply() -> None:
     _ec2_default_vpc_and_groups()
     _ec2_vpn_static_routes()
     _ec2_launch_template_interface_groups()
+    _ec2_launch_template_role_and_metadata_options()

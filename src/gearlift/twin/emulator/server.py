@@ -35,7 +35,7 @@ def data_plane_channel(environ: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     """Handle one report of the twin's data plane (JSON in, JSON out)."""
     from moto.core.models import DEFAULT_ACCOUNT_ID
 
-    from gearlift.twin.emulator import lifecycle, refresh
+    from gearlift.twin.emulator import iam, lifecycle, refresh
 
     if environ.get("REQUEST_METHOD") != "POST":
         return 405, {"error": "POST only"}
@@ -55,6 +55,8 @@ def data_plane_channel(environ: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         return 200, restore_image(account, region, dict(body["image"]))
     if what == channel.TARGET_HEALTH:
         return 200, {"targets": lifecycle.report_target_health(account, region, dict(body["target_groups"]))}
+    if what == channel.ROLE_CREDENTIALS:
+        return 200, iam.role_credentials(account, region, str(body["instance_id"]))
     if what == channel.TICK:
         refresh.tick_all()
         return 200, {"ticked": True}
@@ -63,10 +65,13 @@ def data_plane_channel(environ: dict[str, Any]) -> tuple[int, dict[str, Any]]:
 
 def serialized(app: WsgiApp) -> WsgiApp:
     """One request at a time, under the lock the refresh ticks take too; plus the data plane's channel."""
+    from gearlift.twin.emulator.iam import PEER
     from gearlift.twin.emulator.refresh import lock
 
     def wrapper(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         with lock():
+            # Who is asking (the controller, or a host): gearlift.twin.emulator.iam.
+            PEER["addr"] = str(environ.get("REMOTE_ADDR") or "")
             if str(environ.get("PATH_INFO", "")).startswith(channel.PATH):
                 status, answer = data_plane_channel(environ)
                 payload = json.dumps(answer).encode()
@@ -108,12 +113,14 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+    from gearlift.twin.emulator import iam
     from gearlift.twin.emulator.fidelity import apply as apply_fidelity_patches
 
     apply_fidelity_patches()
     app = serialized(DomainDispatcherApplication(create_backend_app))
     servers: list[BaseWSGIServer] = []
     listens = [listen_address(host, args.port) for host in args.host]
+    iam.install([host for host, _ in listens])
     try:
         for host, port in listens:
             servers.append(make_server(host, port, app, threaded=True))
