@@ -951,8 +951,8 @@ class _Checker:
         ):
             self.warn(
                 "gearlift_deregistration_delay",
-                f"{delay} s with stickiness on in production: a host leaving the group gets less than {MIN_DRAIN_SECONDS_STICKY} s "
-                "to finish its customers' requests.",
+                f"{delay} s with stickiness on in production: a host leaving the group gets less than "
+                f"{MIN_DRAIN_SECONDS_STICKY} s to finish its customers' requests.",
             )
         self.ranged("gearlift_waf_rate_limit")
 

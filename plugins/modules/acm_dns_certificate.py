@@ -81,7 +81,9 @@ certificate_arn:
   returned: always
   type: str
 status:
-  description: ACM's status of the certificate (C(ISSUED), C(PENDING_VALIDATION); C(absent) in check mode before the request).
+  description:
+    - ACM's status of the certificate (C(ISSUED), C(PENDING_VALIDATION)).
+    - C(absent) in check mode when one would be requested.
   returned: always
   type: str
 validation_records:

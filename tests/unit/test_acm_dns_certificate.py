@@ -78,8 +78,7 @@ def test_wait_fails_with_the_reason_when_not_issued_in_time(acm: Any, monkeypatc
     assert "PENDING_VALIDATION, not ISSUED" in result["msg"] and "validation records" in result["msg"]
 
 
-def test_an_imported_certificate_for_the_name_is_not_adopted(acm: Any) -> None:
-    client, log = acm
+def test_an_imported_certificate_for_the_name_is_not_adopted() -> None:
     # what the twin seeds: an imported certificate; the module must request its own
     assert (
         acm_dns.choose_certificate(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import os
 from dataclasses import dataclass, field
@@ -41,6 +42,13 @@ class TwinLayout:
     @property
     def endpoints_file(self) -> Path:
         return self.state_dir / "endpoints.json"
+
+    @property
+    def resolver(self) -> str:
+        """The twin network's DNS resolver (the VPC's Amazon-provided resolver on AWS): the subnet's last
+        host address, on the bridge (gearlift.twin.dataplane.route53); load balancers take the ones below."""
+        net = ipaddress.ip_network(self.subnet)
+        return str(net.broadcast_address - 1)
 
     @property
     def runtime_dir(self) -> Path:

@@ -14,7 +14,8 @@ gearlift.twin.dataplane.network. The rules follow the EC2 and VPC user guides:
   it is resolved to the current members' addresses on every reconcile.
 - Traffic to the Amazon-provided DNS server is not filtered by security
   groups ("Security group rules", EC2 user guide): port 53 to the twin's
-  gateway (the network's resolver) is always allowed.
+  gateway (the network's resolver) and to the twin's Route 53 resolver
+  (Plane.resolver) is always allowed.
 - A destination outside the VPC needs a route in the subnet's route table
   (the explicitly associated one, else the VPC's main table): the internet
   through an internet or NAT gateway (0.0.0.0/0); the VPC's own CIDR is the
@@ -115,6 +116,7 @@ class Plane:
     gateway: str
     twin_subnet: str
     api_port: int
+    resolver: str = ""  # the twin's DNS resolver (route53), if it runs one
 
 
 @dataclass(frozen=True)
@@ -305,6 +307,11 @@ class Policy:
             f"-A OUTPUT -d {plane.gateway}/32 -p udp --dport 53 -j ACCEPT",
             f"-A OUTPUT -d {plane.gateway}/32 -p tcp --dport 53 -j ACCEPT",
         ]
+        if plane.resolver:
+            lines += [
+                f"-A OUTPUT -d {plane.resolver}/32 -p udp --dport 53 -j ACCEPT",
+                f"-A OUTPUT -d {plane.resolver}/32 -p tcp --dport 53 -j ACCEPT",
+            ]
         if self.api_allowed(node):
             lines.append(f"-A OUTPUT -d {plane.gateway}/32 -p tcp --dport {plane.api_port} -j ACCEPT")
         lines += [

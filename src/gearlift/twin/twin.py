@@ -28,12 +28,13 @@ from gearlift.twin.dataplane.ec2 import LOCAL_IMAGE_TAG, Ec2Reconciler
 from gearlift.twin.dataplane.elbv2 import AlbReconciler, TargetHealthReconciler
 from gearlift.twin.dataplane.network import FirewallReconciler
 from gearlift.twin.dataplane.rds import RdsReconciler
+from gearlift.twin.dataplane.route53 import NameResolver, Route53Reconciler, front_doors
 from gearlift.twin.errors import TwinError
 from gearlift.twin.healthcheck import TargetHealthChecker
 from gearlift.twin.layout import Endpoints, TwinLayout
 from gearlift.twin.netpolicy import Plane
 from gearlift.twin.netutil import free_port
-from gearlift.twin.onprem import ONPREM_DB_HOST, OnPremEstate
+from gearlift.twin.onprem import ONPREM_APP_HOST, ONPREM_DB_HOST, SITE_ADDRESSES, OnPremEstate
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 # Canonical's account: the twin makes the emulator's stock Ubuntu AMIs boot
@@ -79,6 +80,7 @@ class Twin:
         self.rds: RdsReconciler | None = None
         self.alb: AlbReconciler | None = None
         self.firewall: FirewallReconciler | None = None
+        self.route53: Route53Reconciler | None = None
         # The data plane, in the order one round runs it (gearlift.twin.dataplane).
         self.reconcilers: tuple[Reconciler, ...] = ()
         self._stop = threading.Event()
@@ -214,12 +216,15 @@ class Twin:
             self.clients,
             layout.label,
             layout.network,
-            Plane(layout.gateway, layout.subnet, port),
+            Plane(layout.gateway, layout.subnet, port, layout.resolver),
             self.log,
         )
         self.firewall.alb_sources = self.alb.sources
         self.ec2.on_start = self.firewall.seal
         self.rds.on_start = self.firewall.seal
+        self.route53 = Route53Reconciler(
+            layout.resolver, layout.network, layout.gateway, self.clients, self.log, self.alb.sources
+        )
         self.reconcilers = (
             self.ec2,
             self.firewall,
@@ -227,6 +232,7 @@ class Twin:
             self.asg,
             self.rds,
             self.alb,
+            self.route53,
         )
         self.endpoints.save(layout.endpoints_file)
 
@@ -428,8 +434,19 @@ class Twin:
         raise TwinError(f"timed out after {timeout:.0f} s waiting for {what}")
 
     # ------------------------------------------------------------------- down
+    def name_resolver(self) -> NameResolver:
+        """Customers' name resolution: the twin's DNS, its answers mapped to loopback front doors
+        (each ALB's listener, and the on-prem shop's site address to its published port)."""
+        extra = []
+        if self.onprem is not None and self.onprem.app_port:
+            extra.append((SITE_ADDRESSES[ONPREM_APP_HOST], self.onprem.app_url))
+        doors = front_doors(self.alb.sources if self.alb else {}, self.endpoints.load_balancers, extra)
+        return NameResolver(self.layout.resolver, doors)
+
     def down(self) -> None:
         self.stop_loop()
+        if self.route53 is not None:
+            self.route53.stop()
         if self.alb is not None:
             self.alb.stop_all()
         clean(self.config, self.log)
