@@ -109,16 +109,21 @@ def records(aws: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def test_dns_phases_idempotent_and_check_mode(aws: dict[str, Any]) -> None:
+    # check mode on a fresh account: reports the zone and the certificate, creates nothing
+    assert play(aws, "--check")["changed"] >= 2
+    r53 = boto3.client("route53", region_name=REGION, endpoint_url=aws["url"], **_keys())
+    assert not [z for z in r53.list_hosted_zones()["HostedZones"] if z["Name"] == ZONE + "."]
+    acm = boto3.client("acm", region_name=REGION, endpoint_url=aws["url"], **_keys())
+    assert not [c for c in acm.list_certificates()["CertificateSummaryList"] if c["DomainName"] == NAME]
+
     # provision: zone, certificate (requested, validated, issued), the legacy record
     assert play(aws)["changed"] > 0
     legacy = records(aws)
     assert set(legacy) == {"onprem"}
     assert legacy["onprem"]["ResourceRecords"] == [{"Value": ONPREM}] and legacy["onprem"]["TTL"] == 300
-    acm = boto3.client("acm", region_name=REGION, endpoint_url=aws["url"], **_keys())
     [cert] = [c for c in acm.list_certificates()["CertificateSummaryList"] if c["DomainName"] == NAME]
     assert cert["DomainName"] == NAME
     assert acm.describe_certificate(CertificateArn=cert["CertificateArn"])["Certificate"]["Status"] == "ISSUED"
-    r53 = boto3.client("route53", region_name=REGION, endpoint_url=aws["url"], **_keys())
     [zone] = [z for z in r53.list_hosted_zones()["HostedZones"] if z["Name"] == ZONE + "."]
     names = {s["Name"] for s in r53.list_resource_record_sets(HostedZoneId=zone["Id"])["ResourceRecordSets"]}
     assert any(n.startswith("_") and n.endswith(NAME + ".") for n in names), names  # the validation CNAME
