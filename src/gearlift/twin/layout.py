@@ -70,6 +70,7 @@ class Endpoints:
     moto_internal: str = ""
     load_balancers: dict[str, dict[str, int]] = field(default_factory=dict)
     databases: dict[str, dict[str, Any]] = field(default_factory=dict)
+    resolver: str = ""  # the DNS server answering the emulator's Route 53 zones (port 53)
 
     def save(self, path: Path) -> None:
         path.write_text(
@@ -79,6 +80,7 @@ class Endpoints:
                     "moto_internal": self.moto_internal,
                     "load_balancers": self.load_balancers,
                     "databases": self.databases,
+                    "resolver": self.resolver,
                 },
                 indent=2,
                 sort_keys=True,

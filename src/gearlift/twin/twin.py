@@ -234,6 +234,7 @@ class Twin:
             self.alb,
             self.route53,
         )
+        self.endpoints.resolver = layout.resolver
         self.endpoints.save(layout.endpoints_file)
 
     def _tls_material(self) -> None:
