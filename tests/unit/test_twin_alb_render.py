@@ -132,9 +132,7 @@ def _stick(alb: dict[str, Any], enabled: bool, seconds: int = 3600) -> None:
 
 
 def _cookies(text: str) -> dict[str, str | None]:
-    return {
-        m[1]: (m[2] or None) for m in re.finditer(r"^\s+server (\S+) .*?weight \d+(?: cookie (\S+))?", text, re.M)
-    }
+    return {m[1]: (m[2] or None) for m in re.finditer(r"^\s+server (\S+) .*?weight \d+(?: cookie (\S+))?", text, re.M)}
 
 
 def test_stickiness_follows_the_target_groups_lb_cookie_attributes(alb: dict[str, Any]) -> None:
