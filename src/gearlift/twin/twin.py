@@ -225,6 +225,7 @@ class Twin:
         self.route53 = Route53Reconciler(
             layout.resolver, layout.network, layout.gateway, self.clients, self.log, self.alb.sources
         )
+        self.route53.start()  # before the first host boots: it is their name server
         self.reconcilers = (
             self.ec2,
             self.firewall,
