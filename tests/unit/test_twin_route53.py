@@ -32,6 +32,7 @@ from gearlift.twin.dataplane.route53 import (
 ALB_DNS = "shop-rehearsal-1234567890.us-east-1.elb.amazonaws.com"
 ALB_ADDR = "10.89.82.253"
 ONPREM = "192.168.50.20"
+NAME = "shop.example.com"
 
 
 def zones(alb_weight: int = 30, onprem_weight: int = 70) -> ZoneSet:
@@ -225,3 +226,46 @@ def test_snapshot_reads_the_emulators_zones_and_maps_alias_targets(monkeypatch: 
         ALB_ADDR: 30,
         ONPREM: 70,
     }
+
+
+def test_a_load_loop_by_name_follows_the_weights_to_the_front_doors(server: Any) -> None:
+    """Customers by name: every request resolves the shop's name first (LoadLoop(resolve=...))."""
+    import http.server
+
+    from gearlift.twin.loadloop import LoadLoop
+
+    class Shop(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b'{"host":"%d"}' % self.server.server_address[1]
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    dns, _ = server
+    shops = [http.server.HTTPServer(("127.0.0.1", 0), Shop) for _ in range(2)]
+    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in shops]
+    for thread in threads:
+        thread.start()
+    try:
+        alb_url, onprem_url = (f"http://127.0.0.1:{s.server_address[1]}" for s in shops)
+        resolver = NameResolver("127.0.0.1", {ALB_ADDR: alb_url, ONPREM: onprem_url}, port=dns.port)
+        loop = LoadLoop(alb_url + "/health", interval=0, max_requests=20, resolve=lambda: resolver.url(NAME))
+        with loop:
+            loop._thread.join(timeout=30)
+        result = loop.result
+        assert result.sent == 20 and result.failed == 0, result.failures
+        assert result.doors == {alb_url: 6, onprem_url: 14}
+        assert sorted(result.hosts.values()) == [6, 14]
+
+        bad = LoadLoop(alb_url, interval=0, max_requests=2, resolve=lambda: resolver.url("missing.example.com"))
+        with bad:
+            bad._thread.join(timeout=30)
+        assert bad.result.failed == 2 and bad.result.statuses == {"ResolveError": 2}
+    finally:
+        for shop in shops:
+            shop.shutdown()
+            shop.server_close()

@@ -338,17 +338,21 @@ class DnsServer:
         self._tcp: socket.socket | None = None
 
     def start(self) -> None:
-        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            udp.bind((self.address, self.port))
-            tcp.bind((self.address, udp.getsockname()[1]))
-            tcp.listen(16)
-        except OSError as exc:
-            udp.close()
-            tcp.close()
-            raise TwinError(f"route53: cannot serve DNS on {self.address}:{self.port}: {exc}") from exc
+        # Port 0 (tests): a free UDP port whose TCP twin may be taken - a few tries, bounded.
+        for attempt in range(1 if self.port else 20):
+            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                udp.bind((self.address, self.port))
+                tcp.bind((self.address, udp.getsockname()[1]))
+                tcp.listen(16)
+                break
+            except OSError as exc:
+                udp.close()
+                tcp.close()
+                if self.port or attempt == 19:
+                    raise TwinError(f"route53: cannot serve DNS on {self.address}:{self.port}: {exc}") from exc
         self.port = udp.getsockname()[1]
         udp.settimeout(0.5)
         tcp.settimeout(0.5)
