@@ -155,6 +155,24 @@ GOLDEN_IMAGE_APP_PORT = 80
 #: MySQL login the DB move creates for replication (roles/db_migration, db_migration_replication_user).
 REPLICATION_USER = "repl_gearlift"
 
+#: CERTIFICATE_MODES: where the HTTPS listener's certificate comes from. ``imported``: an ACM certificate
+#: the account already holds (gearlift_certificate_arn); ``acm_dns``: playbooks/dns.yml requests one for
+#: gearlift_shop_domain and validates it through the Route 53 zone, playbooks/edge.yml finds it by name.
+CERTIFICATE_MODES = ("imported", "acm_dns")
+
+#: Target group lb_cookie duration AWS accepts (stickiness.lb_cookie.duration_seconds: 1 s to 7 days).
+LB_COOKIE_SECONDS = (1, 604800)
+
+#: What a Route 53 record's TTL may be at all (RFC 2181: 31-bit unsigned); playbooks use far less.
+DNS_TTL_RANGE = (0, 2147483647)
+#: TTLs accepted without gearlift_allow_unusual_dns_ttl: below a minute resolvers and Route 53's
+#: query bill see every customer's lookups; above a day a rollback waits that long for the world's caches.
+DNS_TTL_SANE = (60, 86400)
+#: Below this many seconds the ALB may cut a request off when a host leaves with a sticky cart on it.
+MIN_DRAIN_SECONDS_STICKY = 30
+
+_DNS_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$")
+
 #: The app tier's target group is named "<project>-<environment>-app"; AWS allows 32 characters.
 TARGET_GROUP_NAME_MAX = 32
 
@@ -208,6 +226,7 @@ OVERRIDES = (
     "gearlift_allow_short_log_retention",
     "gearlift_allow_disabled_controls",
     "gearlift_allow_open_egress",
+    "gearlift_allow_unusual_dns_ttl",
 )
 
 #: Default of gearlift_golden_ami_parameter; the role's defaults template it the same way.
@@ -238,6 +257,16 @@ DEFAULTS: dict[str, Any] = {
     "gearlift_alb_deletion_protection": True,
     "gearlift_waf_rate_limit": 2000,
     "gearlift_waf_associate": True,
+    "gearlift_certificate_mode": "imported",
+    "gearlift_tg_stickiness": True,
+    "gearlift_tg_stickiness_seconds": 86400,
+    # dns (playbooks/dns.yml)
+    "gearlift_dns_zone": "",
+    "gearlift_shop_domain": "",
+    "gearlift_dns_onprem_address": "",
+    "gearlift_dns_ttl": 300,
+    "gearlift_dns_cutover_ttl": 60,
+    "gearlift_dns_canary_weight": 100,
     # administrative access
     "gearlift_ssh_ingress_cidrs": [],
     "gearlift_db_extra_ingress_cidrs": [],
@@ -352,6 +381,10 @@ RANGES: dict[str, tuple[int | None, int | None]] = {
     "gearlift_healthy_threshold": _TG_LIMITS["healthy_threshold_count"],
     "gearlift_unhealthy_threshold": _TG_LIMITS["unhealthy_threshold_count"],
     "gearlift_deregistration_delay": _TG_LIMITS["deregistration_delay_seconds"],
+    "gearlift_tg_stickiness_seconds": LB_COOKIE_SECONDS,
+    "gearlift_dns_ttl": DNS_TTL_RANGE,
+    "gearlift_dns_cutover_ttl": DNS_TTL_RANGE,
+    "gearlift_dns_canary_weight": (0, 100),
     "gearlift_waf_rate_limit": WAF_RATE_LIMIT_RANGE,
     "gearlift_asg_min_size": (0, None),
     "gearlift_asg_max_size": (1, None),
@@ -682,6 +715,7 @@ class _Checker:
         self.derived["production"] = production
         vpc, subnets = self.check_network(production)
         self.check_edge(production)
+        self.check_dns(production)
         self.check_admin_access(vpc, subnets)
         self.check_egress()
         self.check_fleet(production)
@@ -920,13 +954,27 @@ class _Checker:
             )
         self.ranged("gearlift_healthy_threshold")
         self.ranged("gearlift_unhealthy_threshold")
-        self.ranged("gearlift_deregistration_delay")
+        delay = self.ranged("gearlift_deregistration_delay")
+        self.ranged("gearlift_tg_stickiness_seconds")
+        if (
+            production
+            and self.flag("gearlift_tg_stickiness")
+            and delay is not None
+            and delay < MIN_DRAIN_SECONDS_STICKY
+        ):
+            self.warn(
+                "gearlift_deregistration_delay",
+                f"{delay} s with stickiness on in production: a host leaving the group gets less than "
+                f"{MIN_DRAIN_SECONDS_STICKY} s to finish its customers' requests.",
+            )
         self.ranged("gearlift_waf_rate_limit")
 
         arn = self.text("gearlift_certificate_arn")
         region = self.text("gearlift_region")
         if arn is not None:
-            if not arn:
+            if not arn and self.text("gearlift_certificate_mode") == "acm_dns":
+                pass  # playbooks/dns.yml requests the certificate (check_dns)
+            elif not arn:
                 self.guard(
                     "gearlift_certificate_arn",
                     "is empty: without a certificate the ALB serves plain HTTP and card-holder pages travel "
@@ -984,6 +1032,80 @@ class _Checker:
                 "gearlift_waf_associate",
                 "false leaves the ALB without the WAF web ACL (PCI DSS 6.4.2, Security Hub ELB.16).",
             )
+
+    def check_dns(self, production: bool) -> None:
+        """The shop's name (playbooks/dns.yml) and the certificate behind it."""
+        mode = self.text("gearlift_certificate_mode")
+        if mode is not None and mode not in CERTIFICATE_MODES:
+            self.refuse("gearlift_certificate_mode", f"'{mode}' is not one of {', '.join(CERTIFICATE_MODES)}.")
+            mode = None
+        zone = (self.text("gearlift_dns_zone") or "").rstrip(".").lower()
+        domain = (self.text("gearlift_shop_domain") or "").rstrip(".").lower()
+        onprem = self.text("gearlift_dns_onprem_address") or ""
+        if zone and not _DNS_NAME.match(zone):
+            self.refuse("gearlift_dns_zone", f"'{zone}' is not a DNS domain name (like example.com).")
+            zone = ""
+        if domain and not _DNS_NAME.match(domain):
+            self.refuse("gearlift_shop_domain", f"'{domain}' is not a DNS name (like shop.example.com).")
+            domain = ""
+        if zone and not domain:
+            self.refuse("gearlift_shop_domain", f"is empty: name the shop's address inside gearlift_dns_zone {zone}.")
+        elif domain and not zone:
+            self.refuse("gearlift_dns_zone", f"is empty, but gearlift_shop_domain is {domain}: name its hosted zone.")
+        elif domain and zone and not (domain == zone or domain.endswith("." + zone)):
+            self.refuse("gearlift_shop_domain", f"{domain} is not inside gearlift_dns_zone {zone}.")
+        if onprem:
+            try:
+                address = ipaddress.IPv4Address(onprem)
+            except ValueError:
+                self.refuse(
+                    "gearlift_dns_onprem_address",
+                    f"'{onprem}' is not an IPv4 address: the legacy record and the ALB alias share one weighted "
+                    "A record set, so the on-prem front door is named by its address.",
+                )
+            else:
+                if any(address in ipaddress.IPv4Network(n) for n in _NOT_PUBLIC):
+                    self.warn(
+                        "gearlift_dns_onprem_address",
+                        f"{address} is not a public address: only clients inside the site reach the legacy shop.",
+                    )
+        elif zone:
+            self.refuse(
+                "gearlift_dns_onprem_address",
+                "is empty: the shop's record points at the legacy front door until the cutover; give its IPv4 address.",
+            )
+        if mode == "acm_dns":
+            if not zone:
+                self.refuse(
+                    "gearlift_certificate_mode",
+                    "acm_dns validates the certificate through the Route 53 zone: set gearlift_dns_zone and "
+                    "gearlift_shop_domain.",
+                )
+            if self.text("gearlift_certificate_arn"):
+                self.refuse(
+                    "gearlift_certificate_arn",
+                    "is set, but gearlift_certificate_mode is acm_dns (playbooks/dns.yml requests the certificate): "
+                    "leave it empty, or use gearlift_certificate_mode: imported.",
+                )
+        ttl = self.ranged("gearlift_dns_ttl")
+        low_ttl = self.ranged("gearlift_dns_cutover_ttl")
+        for name, value in (("gearlift_dns_ttl", ttl), ("gearlift_dns_cutover_ttl", low_ttl)):
+            if value is not None and not DNS_TTL_SANE[0] <= value <= DNS_TTL_SANE[1]:
+                self.guard(
+                    name,
+                    f"{value} s is outside {DNS_TTL_SANE[0]}-{DNS_TTL_SANE[1]} s: a TTL under a minute sends every "
+                    "lookup to Route 53 (cost, and resolvers that clamp it anyway), one over a day keeps customers "
+                    "on the old address that long after a cutover or rollback.",
+                    "gearlift_allow_unusual_dns_ttl",
+                )
+        if ttl is not None and low_ttl is not None and low_ttl > ttl:
+            self.refuse(
+                "gearlift_dns_cutover_ttl",
+                f"{low_ttl} s is above gearlift_dns_ttl ({ttl} s): the lower_ttl phase must lower the TTL.",
+            )
+        weight = self.ranged("gearlift_dns_canary_weight")
+        if weight == 0 and zone:
+            self.warn("gearlift_dns_canary_weight", "0: the cutover sends no customer to the ALB.")
 
     def check_admin_access(self, vpc: ipaddress.IPv4Network | None, subnets: list[IPNetwork]) -> None:
         ssh = self.networks("gearlift_ssh_ingress_cidrs")

@@ -688,6 +688,7 @@ OVERRIDE_CASES: list[tuple[str, dict[str, Any]]] = [
     ("gearlift_allow_db_deletion", {"gearlift_db_deletion_protection": False}),
     ("gearlift_allow_short_log_retention", {"gearlift_log_retention_days": 90}),
     ("gearlift_allow_open_egress", {"gearlift_app_egress_extra": [{"port": 8443, "cidr": "0.0.0.0/0"}]}),
+    ("gearlift_allow_unusual_dns_ttl", {"gearlift_dns_ttl": 0, "gearlift_dns_cutover_ttl": 0}),
     (
         "gearlift_allow_disabled_controls",
         {

@@ -49,6 +49,8 @@ def alb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, A
         reconciler = AlbReconciler(layout, clients.__getitem__, print, tmp_path / "cert.pem", Endpoints())  # type: ignore[arg-type]
         reconciler.sources["shop"] = "10.89.78.254"  # given on the twin network's bridge by a real twin
         yield {
+            "elbv2": elbv2,
+            "layout": layout,
             "render": reconciler.render,
             "lb": lb,
             "arn": arn,
@@ -113,3 +115,93 @@ def test_an_invalid_config_reports_haproxys_reason(tmp_path: Path) -> None:
     reason = message.split("invalid:", 1)[1].strip()
     assert reason, "the checker's own message must follow the colon"
     assert "notaport" in reason or "bind" in reason.lower()
+
+
+# --------------------------------------------------------------------------- stickiness (issue 15 item 3)
+
+
+def _stick(alb: dict[str, Any], enabled: bool, seconds: int = 3600) -> None:
+    alb["elbv2"].modify_target_group_attributes(
+        TargetGroupArn=alb["arn"],
+        Attributes=[
+            {"Key": "stickiness.enabled", "Value": str(enabled).lower()},
+            {"Key": "stickiness.type", "Value": "lb_cookie"},
+            {"Key": "stickiness.lb_cookie.duration_seconds", "Value": str(seconds)},
+        ],
+    )
+
+
+def _cookies(text: str) -> dict[str, str | None]:
+    return {m[1]: (m[2] or None) for m in re.finditer(r"^\s+server (\S+) .*?weight \d+(?: cookie (\S+))?", text, re.M)}
+
+
+def test_stickiness_follows_the_target_groups_lb_cookie_attributes(alb: dict[str, Any]) -> None:
+    _stick(alb, True, 3600)
+    text = alb["render"](alb["lb"], alb["addresses"], {})
+    assert re.search(r'^\s+cookie AWSALB insert indirect nocache httponly attr "Max-Age=3600"$', text, re.M), text
+    cookies = _cookies(text)
+    assert set(cookies) == set(alb["ids"])
+    values = list(cookies.values())
+    assert all(values) and len(set(values)) == len(values)  # one opaque value per target
+    assert not any(i in v for i in alb["ids"] for v in values if v)  # not the instance id in clear
+
+    _stick(alb, True, 60)
+    assert 'attr "Max-Age=60"' in alb["render"](alb["lb"], alb["addresses"], {})
+
+
+def test_without_stickiness_no_cookie_is_set(alb: dict[str, Any]) -> None:
+    _stick(alb, False)
+    text = alb["render"](alb["lb"], alb["addresses"], {})
+    assert "cookie" not in text
+    assert set(_cookies(text).values()) == {None}
+
+
+def test_a_sticky_client_of_a_target_that_is_not_healthy_goes_elsewhere(alb: dict[str, Any]) -> None:
+    """HAProxy honours a cookie even for a weight-0 server; an ALB does not route to an unhealthy
+    target: only healthy servers carry a cookie value, and option redispatch stays on."""
+    _stick(alb, True)
+    healthy, sick = alb["ids"]
+    text = alb["render"](alb["lb"], alb["addresses"], {alb["arn"]: {healthy: "healthy", sick: "unhealthy"}})
+    cookies = _cookies(text)
+    assert cookies[healthy] and cookies[sick] is None
+    assert "option redispatch" in text
+    # the value is stable across renders (reloads keep customers on their host)
+    again = _cookies(alb["render"](alb["lb"], alb["addresses"], {alb["arn"]: {healthy: "healthy"}}))
+    assert again[healthy] == cookies[healthy]
+
+
+@pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy is not installed (./scripts/bootstrap)")
+def test_the_sticky_config_is_valid_for_haproxy(alb: dict[str, Any], tmp_path: Path) -> None:
+    _stick(alb, True)
+    text = alb["render"](alb["lb"], alb["addresses"], {})
+    cfg = tmp_path / "sticky.cfg"
+    # the stats socket and source address of a real twin are not there: check the rest as HAProxy reads it
+    cfg.write_text(
+        "\n".join(
+            line for line in text.splitlines() if "stats socket" not in line and not line.strip().startswith("source ")
+        )
+        + "\n"
+    )
+    check_config("shop", cfg)
+
+
+def test_load_balancers_never_take_the_twins_resolver_address(
+    alb: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The resolver (route53) holds the subnet's last host address; ALBs take the ones below it."""
+    import subprocess
+
+    from gearlift.twin.dataplane import elbv2 as elbv2_module
+
+    added: list[list[str]] = []
+    monkeypatch.setattr(elbv2_module.podman, "network_interface", lambda network: "br-test")
+    monkeypatch.setattr(
+        elbv2_module.subprocess,
+        "run",
+        lambda cmd, **kw: added.append(cmd) or subprocess.CompletedProcess(cmd, 0, "", ""),
+    )
+    layout = alb["layout"]
+    assert layout.resolver == "10.89.78.254"
+    reconciler = AlbReconciler(layout, lambda _: None, print, Path("/x"), Endpoints())  # type: ignore[arg-type]
+    assert [reconciler.source_for("a"), reconciler.source_for("b")] == ["10.89.78.253", "10.89.78.252"]
+    assert added[0][:4] == ["ip", "addr", "add", "10.89.78.253/32"]

@@ -225,6 +225,18 @@ def test_dns_always_and_nothing_else_of_the_controller(policy: Policy) -> None:
     assert rules.verdict("INPUT", src=PLANE.gateway, dst=DB.twin_ip, proto="tcp", port=3306) == "ACCEPT"
 
 
+def test_the_twins_route53_resolver_is_reachable_on_53_only() -> None:
+    """The Amazon-provided DNS is not filtered by security groups: the twin's Route 53 resolver (the
+    hosts' name server) is open on 53, and only there, even for the DB tier that opens nothing else."""
+    plane = Plane(gateway="10.89.90.1", twin_subnet="10.89.90.0/24", api_port=45123, resolver="10.89.90.254")
+    rules = _rules(Policy(NODES, topology(), plane), DB)
+    for proto in ("udp", "tcp"):
+        assert rules.verdict("OUTPUT", src=DB.twin_ip, dst=plane.resolver, proto=proto, port=53) == "ACCEPT"
+    assert rules.verdict("OUTPUT", src=DB.twin_ip, dst=plane.resolver, proto="tcp", port=80) == "DROP"
+    without = _rules(Policy(NODES, topology(), PLANE), DB)
+    assert without.verdict("OUTPUT", src=DB.twin_ip, dst="10.89.90.254", proto="udp", port=53) == "DROP"
+
+
 def test_a_host_without_groups_has_no_ingress() -> None:
     bare = Node("i-bare", "ec2", "10.89.90.40", VPC, ("subnet-app-a",), ("10.40.10.9/32",), ())
     policy = Policy([*NODES, bare], topology(), PLANE)

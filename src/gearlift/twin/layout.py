@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import os
 from dataclasses import dataclass, field
@@ -43,6 +44,13 @@ class TwinLayout:
         return self.state_dir / "endpoints.json"
 
     @property
+    def resolver(self) -> str:
+        """The twin network's DNS resolver (the VPC's Amazon-provided resolver on AWS): the subnet's last
+        host address, on the bridge (gearlift.twin.dataplane.route53); load balancers take the ones below."""
+        net = ipaddress.ip_network(self.subnet)
+        return str(net.broadcast_address - 1)
+
+    @property
     def runtime_dir(self) -> Path:
         """Sockets and pid files: a short path whatever the state dir's length.
 
@@ -62,6 +70,7 @@ class Endpoints:
     moto_internal: str = ""
     load_balancers: dict[str, dict[str, int]] = field(default_factory=dict)
     databases: dict[str, dict[str, Any]] = field(default_factory=dict)
+    resolver: str = ""  # the DNS server answering the emulator's Route 53 zones (port 53)
 
     def save(self, path: Path) -> None:
         path.write_text(
@@ -71,6 +80,7 @@ class Endpoints:
                     "moto_internal": self.moto_internal,
                     "load_balancers": self.load_balancers,
                     "databases": self.databases,
+                    "resolver": self.resolver,
                 },
                 indent=2,
                 sort_keys=True,

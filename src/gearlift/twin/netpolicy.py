@@ -14,7 +14,8 @@ gearlift.twin.dataplane.network. The rules follow the EC2 and VPC user guides:
   it is resolved to the current members' addresses on every reconcile.
 - Traffic to the Amazon-provided DNS server is not filtered by security
   groups ("Security group rules", EC2 user guide): port 53 to the twin's
-  gateway (the network's resolver) is always allowed.
+  gateway (the network's resolver) and to the twin's Route 53 resolver
+  (Plane.resolver) is always allowed.
 - A destination outside the VPC needs a route in the subnet's route table
   (the explicitly associated one, else the VPC's main table): the internet
   through an internet or NAT gateway (0.0.0.0/0); the VPC's own CIDR is the
@@ -134,6 +135,7 @@ class Plane:
     twin_subnet: str
     api_port: int
     imds_port: int = 0  # the twin's IMDS server on the gateway (gearlift.twin.dataplane.imds); 0: none
+    resolver: str = ""  # the twin's DNS resolver (route53), if it runs one
 
 
 @dataclass(frozen=True)
@@ -432,6 +434,11 @@ class Policy:
         if plane.imds_port and node.kind == "ec2":
             # IMDS (169.254.169.254, DNAT to the twin's server) is not filtered by security groups.
             lines.append(f"-A OUTPUT -d {plane.gateway}/32 -p tcp --dport {plane.imds_port} -j ACCEPT")
+        if plane.resolver:
+            lines += [
+                f"-A OUTPUT -d {plane.resolver}/32 -p udp --dport 53 -j ACCEPT",
+                f"-A OUTPUT -d {plane.resolver}/32 -p tcp --dport 53 -j ACCEPT",
+            ]
         if self.api_allowed(node):
             lines.append(f"-A OUTPUT -d {plane.gateway}/32 -p tcp --dport {plane.api_port} -j ACCEPT")
         lines += [

@@ -30,12 +30,13 @@ from gearlift.twin.dataplane.elbv2 import AlbReconciler, TargetHealthReconciler
 from gearlift.twin.dataplane.imds import ImdsReconciler, ImdsServer
 from gearlift.twin.dataplane.network import FirewallReconciler
 from gearlift.twin.dataplane.rds import RdsReconciler
+from gearlift.twin.dataplane.route53 import NameResolver, Route53Reconciler, front_doors
 from gearlift.twin.errors import TwinError
 from gearlift.twin.healthcheck import TargetHealthChecker
 from gearlift.twin.layout import Endpoints, TwinLayout
 from gearlift.twin.netpolicy import Plane
 from gearlift.twin.netutil import free_port
-from gearlift.twin.onprem import ONPREM_DB_HOST, OnPremEstate
+from gearlift.twin.onprem import ONPREM_APP_HOST, ONPREM_DB_HOST, SITE_ADDRESSES, OnPremEstate
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 # Canonical's account: the twin makes the emulator's stock Ubuntu AMIs boot
@@ -85,6 +86,7 @@ class Twin:
         self.alb: AlbReconciler | None = None
         self.firewall: FirewallReconciler | None = None
         self.imds: ImdsServer | None = None
+        self.route53: Route53Reconciler | None = None
         # The data plane, in the order one round runs it (gearlift.twin.dataplane).
         self.reconcilers: tuple[Reconciler, ...] = ()
         self._stop = threading.Event()
@@ -226,12 +228,16 @@ class Twin:
             self.clients,
             layout.label,
             layout.network,
-            Plane(layout.gateway, layout.subnet, HOSTS_API_PORT, self.imds.port),
+            Plane(layout.gateway, layout.subnet, HOSTS_API_PORT, self.imds.port, layout.resolver),
             self.log,
         )
         self.firewall.alb_sources = self.alb.sources
         self.ec2.on_start = self.firewall.seal
         self.rds.on_start = self.firewall.seal
+        self.route53 = Route53Reconciler(
+            layout.resolver, layout.network, layout.gateway, self.clients, self.log, self.alb.sources
+        )
+        self.route53.start()  # before the first host boots: it is their name server
         self.reconcilers = (
             AccountImages(layout, self.clients, self.log),
             self.ec2,
@@ -241,7 +247,9 @@ class Twin:
             self.asg,
             self.rds,
             self.alb,
+            self.route53,
         )
+        self.endpoints.resolver = layout.resolver
         self.endpoints.save(layout.endpoints_file)
 
     def _tls_material(self) -> None:
@@ -458,11 +466,22 @@ class Twin:
         raise TwinError(f"timed out after {timeout:.0f} s waiting for {what}")
 
     # ------------------------------------------------------------------- down
+    def name_resolver(self) -> NameResolver:
+        """Customers' name resolution: the twin's DNS, its answers mapped to loopback front doors
+        (each ALB's listener, and the on-prem shop's site address to its published port)."""
+        extra = []
+        if self.onprem is not None and self.onprem.app_port:
+            extra.append((SITE_ADDRESSES[ONPREM_APP_HOST], self.onprem.app_url))
+        doors = front_doors(self.alb.sources if self.alb else {}, self.endpoints.load_balancers, extra)
+        return NameResolver(self.layout.resolver, doors)
+
     def down(self) -> None:
         """Tear down what up() built; nothing when up() never got past its preflight."""
         if not self.owned:
             return
         self.stop_loop()
+        if self.route53 is not None:
+            self.route53.stop()
         if self.alb is not None:
             self.alb.stop_all()
         if self.imds is not None:

@@ -229,6 +229,9 @@ class Ec2Reconciler:
             hostname,
             "--network",
             self.layout.network,
+            # The VPC's resolver: the emulator's Route 53 zones, the rest forwarded to the network's own.
+            "--dns",
+            self.layout.resolver,
             "--label",
             self.layout.label,
             "--label",

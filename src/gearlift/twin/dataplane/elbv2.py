@@ -47,6 +47,31 @@ def _expand_codes(matcher: str) -> list[str]:
     return codes or ["200"]
 
 
+#: The cookie an ALB sets for duration-based stickiness (lb_cookie); AWSALBAPP for app_cookie.
+ALB_COOKIES = {"lb_cookie": "AWSALB", "app_cookie": "AWSALBAPP"}
+
+
+def _cookie_value(target_id: str) -> str:
+    """The stickiness cookie's value for a target: opaque, like the ALB's, and stable across reloads."""
+    return hashlib.sha256(target_id.encode()).hexdigest()[:16]
+
+
+def stickiness(attributes: list[dict[str, str]]) -> str | None:
+    """The HAProxy ``cookie`` line for a target group's stickiness attributes, or None when off.
+
+    lb_cookie: the load balancer inserts its own cookie (AWSALB), valid for
+    stickiness.lb_cookie.duration_seconds; app_cookie is approximated by the same inserted cookie
+    (AWSALBAPP, stickiness.app_cookie.duration_seconds), without following the app's own cookie.
+    """
+    attrs = {a["Key"]: a["Value"] for a in attributes}
+    if attrs.get("stickiness.enabled", "false").lower() != "true":
+        return None
+    kind = attrs.get("stickiness.type", "lb_cookie")
+    prefix = "app" if kind == "app_cookie" else "lb"
+    seconds = int(attrs.get(f"stickiness.{prefix}_cookie.duration_seconds", "86400"))
+    return f'    cookie {ALB_COOKIES.get(kind, "AWSALB")} insert indirect nocache httponly attr "Max-Age={seconds}"'
+
+
 HAPROXY_HEAD = """# Written by the gearlift twin: this HAProxy stands in for ALB {name}.
 global
     log stdout format raw local0 warning
@@ -96,7 +121,7 @@ class AlbReconciler:
         if lb_name in self.sources:
             return self.sources[lb_name]
         net = ipaddress.ip_network(self.layout.subnet)
-        taken = set(self.sources.values())
+        taken = set(self.sources.values()) | {self.layout.resolver}
         address = next(str(ip) for ip in reversed(list(net.hosts())) if str(ip) not in taken)
         bridge = podman.network_interface(self.layout.network)
         add = subprocess.run(
@@ -177,6 +202,9 @@ class AlbReconciler:
             hc_port = tg.get("HealthCheckPort", "traffic-port")
             out.append(f"backend {_backend_id(arn)}\n    # {tg['TargetGroupName']}")
             out.append("    balance roundrobin")
+            sticky = stickiness(elbv2.describe_target_group_attributes(TargetGroupArn=arn)["Attributes"])
+            if sticky is not None:
+                out.append(sticky)
             out.append(f"    timeout check {timeout}s")
             out.append(f"    option httpchk GET {path}")
             out.append(f"    http-check expect rstatus ^({'|'.join(_expand_codes(matcher))})$")
@@ -194,9 +222,12 @@ class AlbReconciler:
                 # (a new host booting behind Apache would answer 503).
                 verdicts = health.get(arn)
                 weight = 1 if verdicts is None or verdicts.get(iid) == "healthy" else 0
+                # A sticky client of a target that is not healthy goes elsewhere, as on an ALB: only a
+                # healthy server has a cookie value (HAProxy would honour a cookie for a weight-0 server).
+                cookie = f" cookie {_cookie_value(iid)}" if sticky is not None and weight else ""
                 out.append(
-                    f"    server {iid} {ip}:{port} weight {weight} check inter {interval}s rise {rise} fall {fall}"
-                    f"{check_port}"
+                    f"    server {iid} {ip}:{port} weight {weight}{cookie} check inter {interval}s rise {rise} "
+                    f"fall {fall}{check_port}"
                 )
         text = "\n".join(line for line in out if line) + "\n"
         cfg.write_text(text, encoding="utf-8")

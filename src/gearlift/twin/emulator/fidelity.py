@@ -359,6 +359,64 @@ def _ec2_launch_template_role_and_metadata_options() -> None:
     setattr(instances.InstanceBackend, "run_instances", run_with_template_role)  # noqa: B010
 
 
+def _route53_alias_without_ttl() -> None:
+    """Route 53: an alias record has no TTL (it takes the target's); moto answers TTL 0.
+
+    amazon.aws.route53 compares the record it would write with the one listed, so with moto's TTL
+    every run of an alias record (playbooks/dns.yml, the cutover) reported a change.
+    """
+    from moto.route53 import models
+
+    init = models.RecordSet.__init__
+
+    def init_as_aws(self: Any, kwargs: dict[str, Any]) -> None:
+        init(self, kwargs)
+        if kwargs.get("AliasTarget"):
+            self.ttl = None
+
+    setattr(models.RecordSet, "__init__", init_as_aws)  # noqa: B010
+
+
+def _acm_dns_validation() -> None:
+    """ACM: a DNS-validated certificate is issued once its validation CNAMEs resolve.
+
+    moto issues every requested certificate after a fixed wait (MOTO_ACM_VALIDATION_WAIT), records
+    or not; AWS keeps it PENDING_VALIDATION until the CNAME it named is in DNS. Here: once every
+    validation record the certificate names is a CNAME, with that value, in a Route 53 zone of the
+    same account (the twin's DNS answers those zones). Expiry stays moto's.
+    """
+    from moto.acm import models as acm_models
+    from moto.route53 import models as r53_models
+
+    check = acm_models.CertBundle.check
+
+    def validated(cert: Any) -> bool:
+        options = cert.describe()["Certificate"].get("DomainValidationOptions") or []
+        wanted = {
+            (o["ResourceRecord"]["Name"].lower(), o["ResourceRecord"]["Value"].rstrip(".").lower())
+            for o in options
+            if o.get("ResourceRecord")
+        }
+        account = cert.arn.split(":")[4]
+        present: set[tuple[str, str]] = set()
+        for backend in r53_models.route53_backends[account].values():
+            for zone in backend.zones.values():
+                for record in zone.rrsets:
+                    if record.type == "CNAME":
+                        for value in record.records or []:
+                            present.add((record.name.lower().rstrip(".") + ".", str(value).rstrip(".").lower()))
+        return bool(wanted) and wanted <= present
+
+    def check_as_aws(self: Any) -> None:
+        if self.type == "AMAZON_ISSUED" and self.status == "PENDING_VALIDATION":
+            if validated(self):
+                self.status = "ISSUED"
+            return
+        check(self)
+
+    setattr(acm_models.CertBundle, "check", check_as_aws)  # noqa: B010
+
+
 def apply() -> None:
     from gearlift.twin.emulator import lifecycle, refresh
 
@@ -374,3 +432,5 @@ def apply() -> None:
     _ec2_vpn_static_routes()
     _ec2_launch_template_interface_groups()
     _ec2_launch_template_role_and_metadata_options()
+    _route53_alias_without_ttl()
+    _acm_dns_validation()
