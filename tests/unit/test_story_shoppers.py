@@ -274,3 +274,28 @@ def test_the_thread_is_bounded_by_steps(shop: FakeShop) -> None:
     assert not loop.running
     traffic = loop.by_phase["estate"]
     assert traffic.sent == 9
+
+
+def test_customers_following_the_name_go_where_it_leads_and_a_dead_name_is_a_failed_request(shop: FakeShop) -> None:
+    other = FakeShop()
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        answers = [Target(shop.url), Target(other.url)]
+        loop = _loop(shop, shoppers=1, checkout_every=100, upload_every=100)
+        loop.follow(lambda: answers[0])
+        loop.step(0)
+        answers[0] = Target(other.url)  # the record now names the other front door
+        loop.phase = "cutover"
+        loop.step(1)
+        assert len(shop.sessions) == 1 and len(other.sessions) == 1
+
+        def nowhere() -> Target:
+            raise LookupError("shop.example.com resolves to nothing")
+
+        loop.follow(nowhere)
+        loop.step(2)
+        assert loop.by_phase["cutover"].statuses["cart ResolveError"] == 1
+        assert loop.failed("cutover") == 1
+    finally:
+        other.shutdown()
+        other.server_close()

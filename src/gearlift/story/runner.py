@@ -307,9 +307,41 @@ def estate(s: Story) -> None:
         )
 
 
+def shop_domain(repo: Path) -> str:
+    """The shop's name in the rehearsal inventory (``gearlift_shop_domain``; '' without one)."""
+    import yaml
+
+    settings = yaml.safe_load((repo / INVENTORY / "group_vars" / "all" / "main.yml").read_text(encoding="utf-8"))
+    return str((settings or {}).get("gearlift_shop_domain") or "")
+
+
+def follow_the_name(s: Story) -> None:
+    """From now on the customers reach the shop by its name (the twin answers Route 53's zones)."""
+    domain = shop_domain(s.repo)
+    if not domain:
+        return
+    resolver = s.twin.name_resolver()
+    cafile = str(s.twin.layout.state_dir / "tls-alb" / "ca.crt")
+
+    def door() -> Target:
+        url = resolver.url(domain)
+        return Target(url, cafile=cafile if url.startswith("https:") else None)
+
+    door()  # the name leads to a front door now, or the phase fails here
+    for loop in (s.orders, s.shoppers):
+        if loop is not None:
+            loop.follow(door)
+    s.log(f"the customers reach the shop by its name {domain} (Route 53, answered by the twin)")
+
+
 def provision(s: Story) -> None:
     s.play("site.yml")
     s.wait_databases()
+    if s.orders is not None:
+        try:
+            follow_the_name(s)
+        except (LookupError, OSError, ValueError) as exc:
+            raise PhaseFailed(f"after site.yml the shop's name leads nowhere the customers can reach: {exc}") from exc
 
 
 def bake(s: Story) -> None:
@@ -337,6 +369,9 @@ def deploy(s: Story) -> None:
 
 
 def move(s: Story) -> None:
+    if shop_domain(s.repo):
+        # Ahead of the move: customers' resolvers keep the legacy answer only briefly from now on.
+        s.play("playbooks/dns.yml", tags="lower_ttl")
     s.play("playbooks/migrate_db.yml", onprem=True)
 
 
@@ -356,10 +391,14 @@ def cutover(s: Story) -> None:
     alb = s.alb()
     if s.orders is not None and alb is not None and s.alb_status() == 200:
         before = len(s.orders.confirmed)
-        s.orders.switch(alb)  # DNS now points at the ALB
-        if s.shoppers is not None:
-            s.shoppers.switch(alb)
-        s.log("cutover: the customers' orders now go through the ALB")
+        if shop_domain(s.repo):
+            s.play("playbooks/dns.yml", tags="cutover")  # the name now leads to the ALB
+            s.log("cutover: the shop's name leads to the ALB; customers follow it")
+        else:
+            for loop in (s.orders, s.shoppers):
+                if loop is not None:
+                    loop.switch(alb)
+            s.log("cutover: no name in the inventory: the customers are sent to the ALB directly")
         deadline = time.monotonic() + 90
         while len(s.orders.confirmed) < before + 10 and time.monotonic() < deadline and s.orders.running:
             time.sleep(0.5)

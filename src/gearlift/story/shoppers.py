@@ -25,9 +25,10 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from gearlift.story.traffic import PhaseTraffic, Target
+from gearlift.story.traffic import FrontDoor, PhaseTraffic, Target
 
 SKUS: tuple[str, ...] = ("TSHIRT-BLK-M", "TSHIRT-WHT-M", "HOODIE-GRY-L", "HOODIE-NVY-XL")
 #: Sizes of the designs uploaded in turn: a few KB to a few MB, as customers' artwork is.
@@ -115,21 +116,22 @@ class ShopperLoop:
         self.by_phase: dict[str, PhaseTraffic] = {}
         self.failures: list[str] = []
         self.seconds = 0.0
-        self._target = target
-        self._lock = threading.Lock()
+        self.door = FrontDoor(target)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="story-shoppers", daemon=True)
 
     # --------------------------------------------------------------- control
     @property
-    def target(self) -> Target:
-        with self._lock:
-            return self._target
+    def target(self) -> FrontDoor:
+        return self.door
 
     def switch(self, target: Target) -> None:
         """From now on the shoppers go through ``target``, keeping their cookies (the same name, a new site)."""
-        with self._lock:
-            self._target = target
+        self.door.switch(target)
+
+    def follow(self, resolve: Callable[[], Target]) -> None:
+        """From now on each request goes where the shop's name leads, with the same cookies."""
+        self.door.follow(resolve)
 
     def start(self) -> ShopperLoop:
         self._thread.start()
@@ -243,7 +245,7 @@ class ShopperLoop:
             self.seconds = time.monotonic() - start
 
     # ---------------------------------------------------------------- checks
-    def missing_uploads(self, target: Target) -> list[str]:
+    def missing_uploads(self, target: Target | FrontDoor) -> list[str]:
         """The confirmed designs that ``target`` does not serve byte-identical (checked by sha256)."""
         missing = []
         for ident, (sha, size) in sorted(self.uploads.items()):

@@ -19,7 +19,9 @@ import ssl
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 SKU = "HOODIE-NVY-XL"
@@ -86,6 +88,44 @@ class Reply:
     headers: dict[str, str]
 
 
+class FrontDoor:
+    """Where the customers go: one fixed front door (``switch``), or wherever the shop's name resolves,
+    asked again for every request as a browser does once its DNS cache expired (``follow``).
+
+    A name that does not resolve to a known front door is a failed request (``ResolveError``).
+    """
+
+    def __init__(self, target: Target) -> None:
+        self._target = target
+        self._resolve: Callable[[], Target] | None = None
+        self._lock = threading.Lock()
+
+    def switch(self, target: Target) -> None:
+        with self._lock:
+            self._target, self._resolve = target, None
+
+    def follow(self, resolve: Callable[[], Target]) -> None:
+        with self._lock:
+            self._resolve = resolve
+
+    def current(self) -> Target:
+        """The front door of this request (LookupError, OSError or ValueError when the name does not lead to one)."""
+        with self._lock:
+            target, resolve = self._target, self._resolve
+        return resolve() if resolve is not None else target
+
+    def exchange(self, method: str, path: str, body: bytes | None = None, **kwargs: Any) -> Reply:
+        try:
+            target = self.current()
+        except (LookupError, OSError, ValueError) as exc:
+            return Reply("ResolveError", str(exc).encode()[:200], {})
+        return target.exchange(method, path, body, **kwargs)
+
+    def request(self, method: str, path: str, body: bytes | None = None, timeout: float = 10.0) -> tuple[str, bytes]:
+        reply = self.exchange(method, path, body, timeout=timeout)
+        return reply.status, reply.body
+
+
 @dataclass
 class PhaseTraffic:
     sent: int = 0
@@ -115,22 +155,23 @@ class OrderLoop:
         self.unconfirmed: list[str] = []  # never confirmed within the retries: not sold, so not lost
         self.by_phase: dict[str, PhaseTraffic] = {}
         self.failures: list[str] = []
-        self._target = target
-        self._lock = threading.Lock()
+        self.door = FrontDoor(target)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="story-orders", daemon=True)
         self.seconds = 0.0
 
     # --------------------------------------------------------------- control
     @property
-    def target(self) -> Target:
-        with self._lock:
-            return self._target
+    def target(self) -> FrontDoor:
+        return self.door
 
     def switch(self, target: Target) -> None:
-        """From now on, orders go through ``target`` (the DNS cutover, as the customer sees it)."""
-        with self._lock:
-            self._target = target
+        """From now on, orders go through ``target``."""
+        self.door.switch(target)
+
+    def follow(self, resolve: Callable[[], Target]) -> None:
+        """From now on, each order goes where the shop's name leads (the DNS cutover, as customers see it)."""
+        self.door.follow(resolve)
 
     def start(self) -> OrderLoop:
         self._thread.start()
