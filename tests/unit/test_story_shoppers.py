@@ -23,10 +23,10 @@ from gearlift.story.shoppers import (
     PNG_MAGIC,
     ShopperLoop,
     cart_items,
+    cookies_of,
     design_bytes,
     lost_lines,
     multipart,
-    session_cookie,
 )
 from gearlift.story.traffic import Target
 
@@ -152,10 +152,11 @@ def test_multipart_carries_the_file_part_byte_for_byte() -> None:
     assert b'name="file"' in body and data in body
 
 
-def test_session_cookie_reads_jsessionid_among_other_cookies() -> None:
-    assert session_cookie("a=1; Path=/\nJSESSIONID=abc-_1; Path=/; HttpOnly; Secure") == "abc-_1"
-    assert session_cookie("other=2") is None
-    assert session_cookie("") is None
+def test_the_jar_keeps_every_cookie_the_shop_and_the_alb_set() -> None:
+    header = "JSESSIONID=abc-_1; Path=/; HttpOnly; Secure\nAWSALB=srv2; Max-Age=86400; Path=/"
+    assert cookies_of(header) == {"JSESSIONID": "abc-_1", "AWSALB": "srv2"}
+    assert cookies_of("AWSALB=; Max-Age=0; Path=/") == {"AWSALB": ""}
+    assert cookies_of("garbage") == {} and cookies_of("") == {}
 
 
 def test_cart_items_and_lost_lines() -> None:

@@ -54,13 +54,18 @@ def multipart(data: bytes, content_type: str = "image/png", filename: str = "des
     return head + data + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
-def session_cookie(set_cookie: str) -> str | None:
-    """The JSESSIONID value of a Set-Cookie header (several joined by newlines), None without one."""
+def cookies_of(set_cookie: str) -> dict[str, str]:
+    """name -> value of every cookie a Set-Cookie header sets (several joined by newlines); an expired
+    one (``Max-Age=0``) maps to '' (the browser drops it)."""
+    found: dict[str, str] = {}
     for line in set_cookie.splitlines():
-        name, _, rest = line.strip().partition("=")
-        if name.strip() == COOKIE:
-            return rest.split(";", 1)[0].strip() or None
-    return None
+        first, *attributes = [part.strip() for part in line.split(";")]
+        name, sep, value = first.partition("=")
+        if not sep or not name.strip():
+            continue
+        expired = any(a.lower().replace(" ", "") == "max-age=0" for a in attributes)
+        found[name.strip()] = "" if expired else value.strip()
+    return found
 
 
 def cart_items(body: bytes) -> dict[str, int] | None:
@@ -80,7 +85,12 @@ def lost_lines(before: dict[str, int], after: dict[str, int]) -> bool:
 @dataclass
 class Shopper:
     number: int
-    cookie: str | None = None
+    cookies: dict[str, str] = field(default_factory=dict)  # the browser's jar: the session, the ALB's stickiness
+
+    @property
+    def cookie(self) -> str | None:
+        return self.cookies.get(COOKIE) or None
+
     cart: dict[str, int] = field(default_factory=dict)  # what the shop confirmed last
     adds: int = 0
 
@@ -163,7 +173,8 @@ class ShopperLoop:
         return False
 
     def _headers(self, shopper: Shopper) -> dict[str, str]:
-        return {"Cookie": f"{COOKIE}={shopper.cookie}"} if shopper.cookie else {}
+        jar = "; ".join(f"{name}={value}" for name, value in sorted(shopper.cookies.items()) if value)
+        return {"Cookie": jar} if jar else {}
 
     def _lose(self, shopper: Shopper) -> None:
         self.carts_lost[self.phase] += 1
@@ -174,9 +185,7 @@ class ShopperLoop:
         reply = self.target.exchange("POST", "/cart/items", body, headers=self._headers(shopper))
         if not self._count(reply.status, ("200",), "cart", reply.body):
             return
-        cookie = session_cookie(reply.headers.get("set-cookie", ""))
-        if cookie is not None:
-            shopper.cookie = cookie
+        shopper.cookies.update(cookies_of(reply.headers.get("set-cookie", "")))
         items = cart_items(reply.body)
         if items is None:
             return
@@ -189,6 +198,7 @@ class ShopperLoop:
         ref = f"{self.prefix}-{step:06d}"
         body = json.dumps({"order_ref": ref}).encode()
         reply = self.target.exchange("POST", "/cart/checkout", body, headers=self._headers(shopper))
+        shopper.cookies.update(cookies_of(reply.headers.get("set-cookie", "")))
         if reply.status == "409" and b"duplicate" not in reply.body:
             # An empty cart or no session: the shop lost the cart the shopper had.
             self._count(reply.status, ("409",), "checkout", reply.body)
