@@ -54,10 +54,10 @@ def _asg(twin: Twin, name: str, ami: str, desired: int, profile: str = "", **ext
 def _instance_role(twin: Twin, name: str, secret_arn: str) -> None:
     """A role EC2 may assume that reads one secret, and its instance profile."""
     iam = twin.clients("iam")
-    trust = {
-        "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]
-    }
-    policy = {"Statement": [{"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": secret_arn}]}
+    ec2_assumes = {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    trust = {"Version": "2012-10-17", "Statement": [ec2_assumes]}
+    reads = {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": secret_arn}
+    policy = {"Version": "2012-10-17", "Statement": [reads]}
     iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
     iam.put_role_policy(RoleName=name, PolicyName="read-db-secret", PolicyDocument=json.dumps(policy))
     iam.create_instance_profile(InstanceProfileName=name)

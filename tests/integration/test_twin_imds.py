@@ -125,7 +125,7 @@ def host(twin: Twin) -> dict[str, Any]:
 
     twin.wait_for(running, 120, f"the container of {iid}")
     twin.wait_for(lambda: _imds(iid).get("has_keys") is True, 60, f"IMDS serving {iid} its role's credentials")
-    return {"iid": iid, "own": own, "other": other}
+    return {"iid": iid, "own": own, "other": other, "endpoint": twin.endpoints.moto_internal}
 
 
 def _imds(iid: str) -> dict[str, Any]:
@@ -136,9 +136,10 @@ def _imds(iid: str) -> dict[str, Any]:
     return answer
 
 
-def _aws(iid: str, *args: str) -> subprocess.CompletedProcess[str]:
-    # /root/.aws/config names the emulator's endpoint and the region; no credentials anywhere.
-    return podman.exec_(iid, "aws", *args, check=False, timeout=120)
+def _aws(iid: str, endpoint: str, *args: str) -> subprocess.CompletedProcess[str]:
+    # bookworm's AWS CLI predates endpoint_url in the config file: the endpoint on the command line,
+    # as the java_app role's --endpoint-url; the region from /root/.aws/config; no credentials anywhere.
+    return podman.exec_(iid, "aws", "--endpoint-url", endpoint, *args, check=False, timeout=120)
 
 
 def test_imds_v2_serves_the_instance_and_its_role_and_v1_is_refused(twin: Twin, host: dict[str, Any]) -> None:
@@ -153,24 +154,38 @@ def test_imds_v2_serves_the_instance_and_its_role_and_v1_is_refused(twin: Twin, 
 
 
 def test_the_host_reads_its_own_secret_with_its_role(host: dict[str, Any]) -> None:
-    whoami = _aws(host["iid"], "sts", "get-caller-identity", "--query", "Arn", "--output", "text")
+    whoami = _aws(host["iid"], host["endpoint"], "sts", "get-caller-identity", "--query", "Arn", "--output", "text")
     assert whoami.returncode == 0, whoami.stderr
     assert whoami.stdout.strip().endswith(f":assumed-role/{NAME}-app/{host['iid']}")
     read = _aws(
-        host["iid"], "secretsmanager", "get-secret-value", "--secret-id", f"gearlift/{NAME}/app-db", "--query", "ARN"
+        host["iid"],
+        host["endpoint"],
+        "secretsmanager",
+        "get-secret-value",
+        "--secret-id",
+        f"gearlift/{NAME}/app-db",
+        "--query",
+        "ARN",
     )
     assert read.returncode == 0, read.stderr
     assert host["own"] in read.stdout
 
 
 def test_the_host_is_denied_what_its_role_lacks(host: dict[str, Any]) -> None:
-    other = _aws(host["iid"], "secretsmanager", "get-secret-value", "--secret-id", host["other"])
+    other = _aws(host["iid"], host["endpoint"], "secretsmanager", "get-secret-value", "--secret-id", host["other"])
     assert other.returncode != 0 and "AccessDeniedException" in other.stderr, other.stderr
     retention = _aws(
-        host["iid"], "logs", "put-retention-policy", "--log-group-name", "/other/foreign", "--retention-in-days", "1"
+        host["iid"],
+        host["endpoint"],
+        "logs",
+        "put-retention-policy",
+        "--log-group-name",
+        "/other/foreign",
+        "--retention-in-days",
+        "1",
     )
     assert retention.returncode != 0 and "AccessDeniedException" in retention.stderr, retention.stderr
-    terminate = _aws(host["iid"], "ec2", "terminate-instances", "--instance-ids", host["iid"])
+    terminate = _aws(host["iid"], host["endpoint"], "ec2", "terminate-instances", "--instance-ids", host["iid"])
     assert terminate.returncode != 0 and "UnauthorizedOperation" in terminate.stderr, terminate.stderr
 
 
