@@ -106,6 +106,35 @@ def _alb_default_attributes() -> None:
     setattr(models.FakeLoadBalancer, "__init__", init_with_defaults)  # noqa: B010
 
 
+# DescribeTargetGroupAttributes of a new HTTP(S) instance target group on AWS adds these to what moto
+# reports (Elastic Load Balancing user guide, "Target group attributes").
+TARGET_GROUP_HTTP_DEFAULT_ATTRIBUTES = {
+    "stickiness.lb_cookie.duration_seconds": "86400",
+    "stickiness.app_cookie.cookie_name": "",
+    "stickiness.app_cookie.duration_seconds": "86400",
+    "load_balancing.algorithm.anomaly_mitigation": "off",
+}
+
+
+def _target_group_default_attributes() -> None:
+    """ELBv2: a new HTTP(S) target group reports AWS's stickiness defaults (moto leaves them out).
+
+    community.aws.elb_target_group compares ``stickiness_lb_cookie_duration`` against
+    ``stickiness.lb_cookie.duration_seconds`` and fails with a KeyError when it is missing.
+    """
+    from moto.elbv2 import models
+
+    init = models.FakeTargetGroup.__init__
+
+    def init_with_defaults(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        if self.protocol in ("HTTP", "HTTPS"):
+            for key, value in TARGET_GROUP_HTTP_DEFAULT_ATTRIBUTES.items():
+                self.attributes.setdefault(key, value)
+
+    setattr(models.FakeTargetGroup, "__init__", init_with_defaults)  # noqa: B010
+
+
 def _rds_gp3_baseline() -> None:
     """RDS: a gp3 instance reports its baseline Iops and StorageThroughput, as on AWS.
 
@@ -425,6 +454,7 @@ def apply() -> None:
     _ec2_natgateway_tag_type()
     _rds_gp3_baseline()
     _alb_default_attributes()
+    _target_group_default_attributes()
     _rds_parameter_groups()
     _backup_vault_not_found()
     _autoscaling_standby_rules()
