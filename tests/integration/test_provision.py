@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from gearlift.twin.awsclients import Clients
 from gearlift.twin.runner import RunResult, run_playbook
@@ -493,6 +494,13 @@ def test_default_security_group_has_no_rules(provisioned: dict[str, Any]) -> Non
     assert default["IpPermissions"] == [] and default["IpPermissionsEgress"] == []
 
 
+def _rehearsal_settings() -> dict[str, Any]:
+    settings: dict[str, Any] = yaml.safe_load(
+        (REPO / "inventories" / "rehearsal" / "group_vars" / "all" / "main.yml").read_text(encoding="utf-8")
+    )
+    return settings
+
+
 def _egress(group: dict[str, Any]) -> set[tuple[str, int, str]]:
     """(protocol, port, CIDR or group id) of each outbound rule."""
     out = set()
@@ -517,7 +525,12 @@ def test_egress_is_explicit_and_least_privilege_per_tier(provisioned: dict[str, 
     alb, app, db = groups[f"{NAME}-alb"], groups[f"{NAME}-app"], groups[f"{NAME}-db"]
     [app_port] = {p["FromPort"] for p in app["IpPermissions"]}
     assert _egress(alb) == {("tcp", app_port, app["GroupId"])}
-    assert _egress(app) == {("tcp", 443, "0.0.0.0/0"), ("tcp", 3306, db["GroupId"])}  # no EFS in the rehearsal
+    extra = {
+        (str(r.get("proto", "tcp")), int(r["port"]), str(r["cidr"]))
+        for r in _rehearsal_settings().get("gearlift_app_egress_extra", [])
+    }
+    # 443 out, 3306 to the DB tier, the inventory's named extras (the OS mirrors on 80); no EFS here.
+    assert _egress(app) == {("tcp", 443, "0.0.0.0/0"), ("tcp", 3306, db["GroupId"])} | extra
     assert db["IpPermissionsEgress"] == []
 
 
