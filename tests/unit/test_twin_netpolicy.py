@@ -438,6 +438,17 @@ def test_dns_and_the_controller_are_not_filtered_by_acls() -> None:
     assert rules.verdict("INPUT", src=PLANE.gateway, dst=DB.twin_ip, proto="tcp", port=22) == "ACCEPT"
 
 
+def test_the_twins_route53_resolver_is_not_filtered_by_acls_either() -> None:
+    """Amazon DNS is never filtered by network ACLs: the twin's Route 53 resolver is that server for the
+    hosts (a tier ACL without a rule for 53 dropped apt's lookups in the story's patch run)."""
+    topo = topology()
+    topo.network_acls = tier_acls()
+    plane = Plane(gateway="10.89.90.1", twin_subnet="10.89.90.0/24", api_port=45123, resolver="10.89.90.254")
+    rules = _rules(Policy(NODES, topo, plane), APP1)
+    for proto in ("udp", "tcp"):
+        assert rules.verdict("OUTPUT", src=APP1.twin_ip, dst=plane.resolver, proto=proto, port=53) == "ACCEPT"
+
+
 def test_a_subnet_without_its_own_acl_has_the_vpcs_default_acl() -> None:
     policy = nacl_policy()
     stray = Node("i-stray", "ec2", "10.89.90.40", VPC, ("subnet-pub",), ("10.40.0.9/32",), ("sg-app",))

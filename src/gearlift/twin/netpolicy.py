@@ -355,6 +355,8 @@ class Policy:
             f"-A {chain} {flag} {self.plane.gateway}/32 -j RETURN",
             f"-A {chain} {flag} {_LINK_LOCAL} -j RETURN",
         ]
+        if self.plane.resolver:  # Amazon DNS as the hosts see it: the twin's Route 53 resolver
+            out.append(f"-A {chain} {flag} {self.plane.resolver}/32 -j RETURN")
         own = self._own_subnets(node)
         for other in self.nodes:
             nets = other.networks()
