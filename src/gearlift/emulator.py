@@ -17,7 +17,7 @@ from pathlib import Path
 
 from gearlift.twin.controlplane import MotoControlPlane
 from gearlift.twin.errors import TwinError
-from gearlift.twin.netutil import free_port
+from gearlift.twin.netutil import free_port, wait_http
 
 STATE_FILE = "emulator.json"
 
@@ -29,7 +29,14 @@ def start(state_dir: Path, hosts: list[str], port: int | None) -> dict[str, obje
     if state.exists():
         recorded = json.loads(state.read_text(encoding="utf-8"))
         if (state_dir / "moto.pid").exists():
-            return dict(recorded)
+            try:
+                wait_http(f"{recorded['url']}/moto-api/", timeout=2.0)
+                return dict(recorded)
+            except (TwinError, KeyError, TypeError):
+                pass  # a record of an emulator that is gone (a killed run): start a new one
+        # Its pid may belong to another process by now: the record goes, nothing is signalled.
+        (state_dir / "moto.pid").unlink(missing_ok=True)
+        state.unlink(missing_ok=True)
     chosen = port if port is not None else free_port()
     plane = MotoControlPlane(state_dir, hosts, chosen)
     plane.start()
