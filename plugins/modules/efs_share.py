@@ -60,19 +60,16 @@ options:
     description: Tags of the file system and of its access point (purged to these plus C(Name)).
     type: dict
     default: {}
-  mount_targets:
-    description: One mount target per subnet; mount targets in other subnets are deleted.
+  subnet_ids:
+    description: One mount target in each of these subnets (one per AZ); mount targets in other subnets are deleted.
     type: list
-    elements: dict
+    elements: str
     required: true
-    suboptions:
-      subnet_id:
-        type: str
-        required: true
-      security_groups:
-        type: list
-        elements: str
-        required: true
+  security_groups:
+    description: The security groups of every mount target (its own EFS group), at most 5.
+    type: list
+    elements: str
+    required: true
   access_point:
     description: The app's access point (immutable - a different one is reported, not replaced).
     type: dict
@@ -127,9 +124,8 @@ EXAMPLES = r"""
     name: shop-production-designs
     kms_key_id: alias/shop-production-data
     tags: {"gearlift:backup": "true"}
-    mount_targets:
-      - {subnet_id: subnet-0123456789abcdef0, security_groups: [sg-0123456789abcdef0]}
-      - {subnet_id: subnet-0123456789abcdef1, security_groups: [sg-0123456789abcdef0]}
+    subnet_ids: [subnet-0123456789abcdef0, subnet-0123456789abcdef1]
+    security_groups: [sg-0123456789abcdef0]
     access_point: {name: shop-production-designs-app, uid: 990, gid: 990, path: /designs}
     principals: [arn:aws:iam::123456789012:role/shop-production-app]
 """
@@ -411,15 +407,8 @@ def main() -> None:
             transition_to_ia_days=dict(type="int", default=30),
             transition_to_primary_on_access=dict(type="bool", default=True),
             tags=dict(type="dict", default={}),
-            mount_targets=dict(
-                type="list",
-                elements="dict",
-                required=True,
-                options=dict(
-                    subnet_id=dict(type="str", required=True),
-                    security_groups=dict(type="list", elements="str", required=True),
-                ),
-            ),
+            subnet_ids=dict(type="list", elements="str", required=True),
+            security_groups=dict(type="list", elements="str", required=True),
             access_point=dict(
                 type="dict",
                 required=True,
@@ -443,10 +432,10 @@ def main() -> None:
     name: str = p["name"]
     tags = {str(k): str(v) for k, v in p["tags"].items()}
     wanted_targets: dict[str, list[str]] = {}
-    for target in p["mount_targets"]:
-        if target["subnet_id"] in wanted_targets:
-            module.fail_json(msg=f"efs_share: subnet {target['subnet_id']} is listed twice in mount_targets")
-        wanted_targets[target["subnet_id"]] = list(target["security_groups"])
+    for subnet_id in p["subnet_ids"]:
+        if subnet_id in wanted_targets:
+            module.fail_json(msg=f"efs_share: subnet {subnet_id} is listed twice in subnet_ids")
+        wanted_targets[subnet_id] = list(p["security_groups"])
     try:
         lifecycle = efs.lifecycle_policies(p["transition_to_ia_days"], p["transition_to_primary_on_access"])
         point = efs.AccessPointSpec(

@@ -12,7 +12,7 @@ from ansible_collections.gearlift.platform.plugins.module_utils import efs
 from ansible_collections.gearlift.platform.plugins.modules import efs_share
 from moto import mock_aws
 
-from .module_harness import CallLog, dummy_aws_env, run_main
+from .module_harness import REPO, CallLog, dummy_aws_env, role_defaults, run_main, task_args
 
 REGION = "eu-west-1"
 FS_ARN = "arn:aws:elasticfilesystem:eu-west-1:123456789012:file-system/fs-0123"
@@ -190,7 +190,8 @@ def args(account, **overrides):
         "name": "shop-rehearsal-designs",
         "kms_key_id": "alias/shop-data",
         "tags": {"gearlift:backup": "true"},
-        "mount_targets": [{"subnet_id": s, "security_groups": [account["sg"]]} for s in account["subnets"]],
+        "subnet_ids": account["subnets"],
+        "security_groups": [account["sg"]],
         "access_point": {"name": "shop-rehearsal-designs-app", "uid": 990, "gid": 990, "path": "/designs"},
         "principals": [ROLE],
         "region": REGION,
@@ -252,7 +253,7 @@ def test_module_converges_drift_and_refuses_immutable_changes(account):
     assert fixed["changed"] is True
     assert efs.policy_requires_tls(client.describe_file_system_policy(FileSystemId=fs["FileSystemId"])["Policy"])
 
-    one_subnet = args(account, mount_targets=[{"subnet_id": account["subnets"][0], "security_groups": [account["sg"]]}])
+    one_subnet = args(account, subnet_ids=account["subnets"][:1])
     shrunk = run_main(efs_share.main, one_subnet)
     assert shrunk["changed"] is True
     assert [mt["subnet_id"] for mt in shrunk["mount_targets"]] == [account["subnets"][0]]
@@ -276,7 +277,39 @@ def test_bad_input_is_refused_before_any_call(account):
     no_role = run_main(efs_share.main, args(account, principals=[]))
     assert no_role.failed
     assert "deny_anonymous needs the principals" in no_role["msg"]
-    twice = args(account)
-    twice["mount_targets"] = twice["mount_targets"] + twice["mount_targets"][:1]
+    twice = args(account, subnet_ids=account["subnets"] + account["subnets"][:1])
     assert "listed twice" in run_main(efs_share.main, twice)["msg"]
     assert account["log"].names == []
+
+
+def test_the_storage_playbook_task_creates_the_share_it_promises(account):
+    """playbooks/storage.yml's efs_share task, templated with the guards' defaults, against moto."""
+    variables = {
+        **role_defaults("guards"),
+        "gearlift_project": "shop",
+        "gearlift_environment": "rehearsal",
+        "gearlift_name": "shop-rehearsal",
+        "gearlift_region": REGION,
+        "gearlift_tags": {"gearlift:project": "shop", "gearlift:environment": "rehearsal"},
+        "gearlift_key_arns": {"data": account["key_arn"]},
+        "storage_subnets": {"subnets": [{"subnet_id": s} for s in account["subnets"]]},
+        "storage_efs_sg": {"group_id": account["sg"]},
+        "storage_role": {"iam_roles": [{"arn": ROLE}]},
+    }
+    module, task = task_args(REPO / "playbooks" / "storage.yml", "PCI 3.5.1 | EFS file system", variables)
+    assert module == "gearlift.platform.efs_share"
+    task.pop("provisioned_throughput_mibps", None)  # omitted unless provisioned (templated as omit)
+    result = run_main(efs_share.main, task)
+    assert not result.failed, result.data
+    client = boto3.client("efs", region_name=REGION)
+    [fs] = client.describe_file_systems(CreationToken="shop-rehearsal-designs")["FileSystems"]
+    assert fs["Encrypted"] and fs["KmsKeyId"] == account["key_arn"]
+    tags = {t["Key"]: t["Value"] for t in client.list_tags_for_resource(ResourceId=fs["FileSystemId"])["Tags"]}
+    assert tags["gearlift:backup"] == "true"  # the AWS Backup plan's selection (playbooks/data.yml)
+    [point] = client.describe_access_points(FileSystemId=fs["FileSystemId"])["AccessPoints"]
+    assert point["PosixUser"] == {"Uid": 2750, "Gid": 2750}
+    assert point["RootDirectory"]["Path"] == "/designs"
+    policy = json.loads(client.describe_file_system_policy(FileSystemId=fs["FileSystemId"])["Policy"])
+    assert policy["Statement"][0]["Principal"] == {"AWS": [ROLE]}
+    assert efs.policy_requires_tls(policy)
+    assert len(result["mount_targets"]) == len(account["subnets"])
