@@ -27,6 +27,7 @@ UID = 2750
 
 
 def _mount(host: str, fs: str, ap: str, options: str = "tls,iam") -> Any:
+    podman.exec_(host, "mkdir", "-p", MOUNT)
     return podman.exec_(
         host, "mount", "-t", "efs", "-o", f"{options},accesspoint={ap}", f"{fs}:/", MOUNT, check=False, timeout=150
     )
