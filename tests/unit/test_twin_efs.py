@@ -126,10 +126,6 @@ def test_what_does_not_exist_or_does_not_match_is_refused() -> None:
             decide(request(), INSTANCE, FILE_SYSTEM, MOUNT_TARGET, {**ACCESS_POINT, "FileSystemId": "fs-x"}, None),
             "not found",
         ),
-        (
-            decide(request(), {**INSTANCE, "IamInstanceProfile": None}, FILE_SYSTEM, MOUNT_TARGET, ACCESS_POINT, None),
-            "no instance profile",
-        ),
         (decide(request(target="/"), INSTANCE, FILE_SYSTEM, MOUNT_TARGET, ACCESS_POINT, None), "other than /"),
         (decide(request(path="/../x"), INSTANCE, FILE_SYSTEM, MOUNT_TARGET, ACCESS_POINT, None), "without '..'"),
     ]

@@ -22,8 +22,9 @@ This machine's kernel has no NFS client or server, so the twin plays the mount i
   A refused request fails the mount helper (exit 32) with the reason, as a real mount fails.
 
 Approximations (docs/twin-fidelity.md): no NFS protocol, no TLS tunnel (``tls`` is a flag of
-the request, checked against the policy), IAM principals not evaluated (``iam`` needs an
-instance profile), no throughput, lifecycle or Infrequent Access behaviour.
+the request, checked against the policy), IAM not evaluated (``iam`` marks a signed mount; the
+emulator does not carry a launch template's instance profile to Auto Scaling instances, so the
+twin cannot even check that one exists), no throughput, lifecycle or Infrequent Access behaviour.
 """
 
 from __future__ import annotations
@@ -200,8 +201,6 @@ def decide(
         return Decision(error=f"mount point {request.target!r} must be an absolute directory other than /")
     if not request.path.startswith("/") or ".." in request.path.split("/"):
         return Decision(error=f"path {request.path!r} must be absolute, without '..'")
-    if request.iam and not instance.get("IamInstanceProfile"):
-        return Decision(error="-o iam needs credentials: the instance has no instance profile")
     root, owner = "/", None
     ap_arn = ""
     if request.access_point_id:
