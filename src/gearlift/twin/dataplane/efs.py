@@ -551,6 +551,8 @@ class EfsReconciler:
             source.mkdir(parents=True)
             os.chown(source, uid, gid)
             source.chmod(mode)
+        if not (self.staging / iid).is_dir():
+            raise TwinError(f"{iid} was started without the EFS staging directory (before this twin's EFS plane)")
         pid = podman.run("inspect", "--type", "container", "--format", "{{.State.Pid}}", iid).stdout.strip()
         self._serial += 1
         staged = self.staging / iid / f"m{self._serial}"
