@@ -12,6 +12,7 @@ are refused.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import Any
 
@@ -26,11 +27,21 @@ MOUNT = "/var/lib/shop/designs"
 UID = 2750
 
 
-def _mount(host: str, fs: str, ap: str, options: str = "tls,iam") -> Any:
-    podman.exec_(host, "mkdir", "-p", MOUNT)
-    return podman.exec_(
-        host, "mount", "-t", "efs", "-o", f"{options},accesspoint={ap}", f"{fs}:/", MOUNT, check=False, timeout=150
+def _exec_reconciled(twin: Twin, host: str, *cmd: str) -> Any:
+    """Run ``cmd`` in ``host`` while the twin reconciles (the tests run no reconcile loop; a mount
+    waits for the twin to answer its request)."""
+    result: list[Any] = []
+    worker = threading.Thread(
+        target=lambda: result.append(podman.exec_(host, *cmd, check=False, timeout=150)), daemon=True
     )
+    worker.start()
+    twin.wait_for(lambda: not worker.is_alive(), 160, f"{' '.join(cmd[:3])} in {host}")
+    return result[0]
+
+
+def _mount(twin: Twin, host: str, fs: str, ap: str, options: str = "tls,iam", target: str = MOUNT) -> Any:
+    podman.exec_(host, "mkdir", "-p", target)
+    return _exec_reconciled(twin, host, "mount", "-t", "efs", "-o", f"{options},accesspoint={ap}", f"{fs}:/", target)
 
 
 def _policy(fs_arn: str, ap_arn: str, role_arn: str) -> str:
@@ -133,7 +144,7 @@ def test_two_hosts_share_one_file_system_byte_for_byte(twin: Twin, estate: dict[
     first, second = estate["hosts"]
     fs, ap = estate["shared"]["id"], estate["shared"]["ap"]
     for host in (first, second):
-        result = _mount(host, fs, ap)
+        result = _mount(twin, host, fs, ap)
         assert result.returncode == 0, (host, result.stdout, result.stderr)
         assert podman.exec_(host, "mountpoint", "-q", MOUNT, check=False).returncode == 0
     write = podman.exec_(
@@ -155,31 +166,20 @@ def test_two_hosts_share_one_file_system_byte_for_byte(twin: Twin, estate: dict[
 
 
 def test_a_host_without_nfs_egress_cannot_mount(twin: Twin, estate: dict[str, Any]) -> None:
-    result = _mount(estate["closed"], estate["shared"]["id"], estate["shared"]["ap"])
+    result = _mount(twin, estate["closed"], estate["shared"]["id"], estate["shared"]["ap"])
     assert result.returncode == 32
     assert "Connection to the mount target failed" in result.stderr
     assert podman.exec_(estate["closed"], "mountpoint", "-q", MOUNT, check=False).returncode != 0
 
 
 def test_a_file_system_whose_group_admits_no_app_host_cannot_be_mounted(twin: Twin, estate: dict[str, Any]) -> None:
-    result = _mount(estate["hosts"][0], estate["shut"]["id"], estate["shut"]["ap"], options="tls,iam,ro")
+    result = _mount(twin, estate["hosts"][0], estate["shut"]["id"], estate["shut"]["ap"], options="tls,iam,ro")
     assert result.returncode == 32
     assert "Connection to the mount target failed" in result.stderr
 
 
 def test_the_policy_refuses_a_mount_without_tls(twin: Twin, estate: dict[str, Any]) -> None:
-    podman.exec_(estate["hosts"][1], "mkdir", "-p", "/mnt/plain")
-    result = podman.exec_(
-        estate["hosts"][1],
-        "mount",
-        "-t",
-        "efs",
-        "-o",
-        f"iam,accesspoint={estate['shared']['ap']}",
-        f"{estate['shared']['id']}:/",
-        "/mnt/plain",
-        check=False,
-        timeout=150,
-    )
+    shared = estate["shared"]
+    result = _mount(twin, estate["hosts"][1], shared["id"], shared["ap"], options="iam", target="/mnt/plain")
     assert result.returncode == 32
     assert "denies mounts without TLS" in result.stderr
