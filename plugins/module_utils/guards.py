@@ -227,6 +227,8 @@ OVERRIDES = (
     "gearlift_allow_disabled_controls",
     "gearlift_allow_open_egress",
     "gearlift_allow_unusual_dns_ttl",
+    "gearlift_allow_efs_without_tls",
+    "gearlift_allow_world_efs",
 )
 
 #: Default of gearlift_golden_ami_parameter; the role's defaults template it the same way.
@@ -305,6 +307,18 @@ DEFAULTS: dict[str, Any] = {
     "gearlift_app_secret_rotation_days": 30,
     "gearlift_app_secret_rotation_lambda_arn": "",
     "gearlift_wait_for_rds": True,
+    # shared storage (EFS) for the customers' uploaded designs
+    "gearlift_efs": True,
+    "gearlift_efs_encrypted": True,
+    "gearlift_efs_performance_mode": "general_purpose",
+    "gearlift_efs_throughput_mode": "elastic",
+    "gearlift_efs_provisioned_throughput_mibps": 0,
+    "gearlift_efs_transition_to_ia_days": 30,
+    "gearlift_efs_require_tls": True,
+    "gearlift_efs_deny_anonymous": True,
+    "gearlift_efs_uid": 2750,
+    "gearlift_efs_gid": 2750,
+    "gearlift_efs_extra_ingress_cidrs": [],
     # observability and backup
     "gearlift_log_retention_days": 365,
     "gearlift_alarm_email": "",
@@ -373,6 +387,8 @@ KNOWN = frozenset(DEFAULTS) | frozenset(REQUIRED) | frozenset(OPTIONAL)
 
 _TG_LIMITS = aws_catalog.TARGET_GROUP_LIMITS
 
+EFS_PROVISIONED_MIBPS_MAX = 3414
+
 #: Integer ranges (lowest, highest; None = open). meta/argument_specs.yml states each closed range in
 #: the option's description as "low-high"; tests/unit/test_guards_aws.py fails when the two disagree.
 RANGES: dict[str, tuple[int | None, int | None]] = {
@@ -402,7 +418,16 @@ RANGES: dict[str, tuple[int | None, int | None]] = {
     "gearlift_app_secret_rotation_days": (1, 365),
     "gearlift_backup_monthly_retention_days": (1, 36500),
     "gearlift_alarm_5xx_per_minute": (0, None),
+    "gearlift_efs_provisioned_throughput_mibps": (0, EFS_PROVISIONED_MIBPS_MAX),
+    "gearlift_efs_uid": (1, 4294967294),
+    "gearlift_efs_gid": (1, 4294967294),
 }
+
+#: EFS (gearlift.platform.efs_share): performance and throughput modes, the days a lifecycle can move
+#: a file to Infrequent Access after (0 = never), the highest provisioned throughput (MiB/s).
+EFS_PERFORMANCE_MODES = ("general_purpose", "max_io")
+EFS_THROUGHPUT_MODES = ("bursting", "elastic", "provisioned")
+EFS_TRANSITION_DAYS = (0, 1, 7, 14, 30, 60, 90, 180, 270, 365)
 
 #: Lowest gearlift_refresh_min_healthy_percentage accepted in production: below it an instance
 #: refresh may take more than half the fleet out of service at once.
@@ -721,6 +746,7 @@ class _Checker:
         self.check_fleet(production)
         self.check_schedule(production)
         self.check_data(production)
+        self.check_storage(vpc)
         self.check_observability()
         self.check_baseline(production)
         self.check_names()
@@ -1505,6 +1531,81 @@ class _Checker:
                 f"'{name}' is a MySQL reserved word; CreateDBInstance refuses it as DBName. "
                 "Use another name (like shop).",
             )
+
+    def check_storage(self, vpc: ipaddress.IPv4Network | None) -> None:
+        """The shared uploads file system (playbooks/storage.yml): encrypted, TLS only, never world-open."""
+        if not self.flag("gearlift_efs"):
+            self.warn(
+                "gearlift_efs",
+                "false: no shared storage; uploads stay on each host's disk and are lost when it is replaced.",
+            )
+            return
+        if not self.flag("gearlift_efs_encrypted"):
+            self.guard(
+                "gearlift_efs_encrypted",
+                "false leaves the customers' uploads unencrypted at rest (PCI DSS 3.5.1, Security Hub EFS.1).",
+                "gearlift_allow_unencrypted_storage",
+            )
+        if not self.flag("gearlift_efs_require_tls"):
+            self.guard(
+                "gearlift_efs_require_tls",
+                "false lets clients mount the uploads without TLS; NFS crosses the network in clear text "
+                "(PCI DSS 4.2.1).",
+                "gearlift_allow_efs_without_tls",
+            )
+        if not self.flag("gearlift_efs_deny_anonymous"):
+            self.guard(
+                "gearlift_efs_deny_anonymous",
+                "false lets any client that reaches a mount target mount the uploads, not only the app's "
+                "instance role (PCI DSS 7.2.1, Security Hub EFS.4 / EFS.5).",
+                "gearlift_allow_world_efs",
+            )
+        for name, table in (
+            ("gearlift_efs_performance_mode", EFS_PERFORMANCE_MODES),
+            ("gearlift_efs_throughput_mode", EFS_THROUGHPUT_MODES),
+        ):
+            value = self.text(name)
+            if value is not None and value not in table:
+                self.refuse(name, f"'{value}' is not one of {', '.join(table)}.")
+        mode, performance = (
+            self._typed.get("gearlift_efs_throughput_mode"),
+            self._typed.get("gearlift_efs_performance_mode"),
+        )
+        if mode == "elastic" and performance == "max_io":
+            self.refuse("gearlift_efs_throughput_mode", "elastic needs gearlift_efs_performance_mode general_purpose.")
+        mibps = self.ranged("gearlift_efs_provisioned_throughput_mibps")
+        if mibps is not None and (mibps > 0) != (mode == "provisioned") and mode in EFS_THROUGHPUT_MODES:
+            self.refuse(
+                "gearlift_efs_provisioned_throughput_mibps",
+                f"{mibps}: set 1-{EFS_PROVISIONED_MIBPS_MAX} with gearlift_efs_throughput_mode provisioned, "
+                "0 with any other mode.",
+            )
+        days = self.integer("gearlift_efs_transition_to_ia_days")
+        if days is not None and days not in EFS_TRANSITION_DAYS:
+            self.refuse(
+                "gearlift_efs_transition_to_ia_days",
+                f"{days} is not one EFS offers; use one of {', '.join(map(str, EFS_TRANSITION_DAYS))} (0 = never).",
+            )
+        self.ranged("gearlift_efs_uid")
+        self.ranged("gearlift_efs_gid")
+        extra = self.networks("gearlift_efs_extra_ingress_cidrs")
+        onprem = self.networks("gearlift_onprem_cidrs") or []
+        for net in extra or []:
+            if is_world(net):
+                self.guard(
+                    "gearlift_efs_extra_ingress_cidrs",
+                    f"{net} opens NFS 2049 of the uploads to the whole internet (PCI DSS 1.3.1 / 1.4.1).",
+                    "gearlift_allow_world_efs",
+                )
+            elif not isinstance(net, ipaddress.IPv4Network) or not (
+                (vpc is not None and net.subnet_of(vpc))
+                or any(isinstance(o, ipaddress.IPv4Network) and net.subnet_of(o) for o in onprem)
+            ):
+                self.refuse(
+                    "gearlift_efs_extra_ingress_cidrs",
+                    f"{net} is neither in the VPC ({vpc}) nor in gearlift_onprem_cidrs (reached through the VPN); "
+                    "the uploads are served to the app tier and the on-prem copy only.",
+                )
 
     def check_observability(self) -> None:
         days = self.integer("gearlift_log_retention_days")

@@ -481,6 +481,69 @@ BAD_CASES: list[tuple[str, dict[str, Any], str, str, str | None]] = [
         "needs AWS Config recording",
         NO_OVERRIDE,
     ),
+    (
+        "efs-unencrypted",
+        {"gearlift_efs_encrypted": False},
+        "gearlift_efs_encrypted",
+        "uploads unencrypted at rest",
+        "gearlift_allow_unencrypted_storage",
+    ),
+    (
+        "efs-without-tls",
+        {"gearlift_efs_require_tls": False},
+        "gearlift_efs_require_tls",
+        "without TLS",
+        "gearlift_allow_efs_without_tls",
+    ),
+    (
+        "efs-anonymous",
+        {"gearlift_efs_deny_anonymous": False},
+        "gearlift_efs_deny_anonymous",
+        "any client that reaches a mount target",
+        "gearlift_allow_world_efs",
+    ),
+    (
+        "efs-world-ingress",
+        {"gearlift_efs_extra_ingress_cidrs": ["0.0.0.0/0"]},
+        "gearlift_efs_extra_ingress_cidrs",
+        "to the whole internet",
+        "gearlift_allow_world_efs",
+    ),
+    (
+        "efs-ingress-elsewhere",
+        {"gearlift_efs_extra_ingress_cidrs": ["198.51.100.0/24"]},
+        "gearlift_efs_extra_ingress_cidrs",
+        "neither in the VPC",
+        NO_OVERRIDE,
+    ),
+    (
+        "efs-elastic-max-io",
+        {"gearlift_efs_performance_mode": "max_io"},
+        "gearlift_efs_throughput_mode",
+        "elastic needs gearlift_efs_performance_mode general_purpose",
+        NO_OVERRIDE,
+    ),
+    (
+        "efs-provisioned-without-mibps",
+        {"gearlift_efs_throughput_mode": "provisioned"},
+        "gearlift_efs_provisioned_throughput_mibps",
+        "with gearlift_efs_throughput_mode provisioned",
+        NO_OVERRIDE,
+    ),
+    (
+        "efs-transition-days",
+        {"gearlift_efs_transition_to_ia_days": 45},
+        "gearlift_efs_transition_to_ia_days",
+        "45 is not one EFS offers",
+        NO_OVERRIDE,
+    ),
+    (
+        "efs-root-uid",
+        {"gearlift_efs_uid": 0},
+        "gearlift_efs_uid",
+        "outside the allowed range 1..4294967294",
+        NO_OVERRIDE,
+    ),
     ("trail-bucket-empty", {"gearlift_trail_bucket": ""}, "gearlift_trail_bucket", "leave it undefined", NO_OVERRIDE),
     (
         "environment-unknown",
@@ -680,7 +743,10 @@ OVERRIDE_CASES: list[tuple[str, dict[str, Any]]] = [
     ("gearlift_allow_world_db", {"gearlift_db_extra_ingress_cidrs": ["0.0.0.0/0"]}),
     ("gearlift_allow_public_ip", {"gearlift_associate_public_ip": True}),
     ("gearlift_allow_imdsv1", {"gearlift_imds_http_tokens": "optional"}),
-    ("gearlift_allow_unencrypted_storage", {"gearlift_ebs_encrypted": False, "gearlift_db_storage_encrypted": False}),
+    (
+        "gearlift_allow_unencrypted_storage",
+        {"gearlift_ebs_encrypted": False, "gearlift_db_storage_encrypted": False, "gearlift_efs_encrypted": False},
+    ),
     ("gearlift_allow_single_instance", {"gearlift_asg_min_size": 1, "gearlift_asg_desired_capacity": 1}),
     ("gearlift_allow_single_az_db", {"gearlift_db_multi_az": False}),
     ("gearlift_allow_public_db", {"gearlift_db_publicly_accessible": True}),
@@ -698,6 +764,11 @@ OVERRIDE_CASES: list[tuple[str, dict[str, Any]]] = [
             "gearlift_security_hub_standards": [],
         },
     ),
+    ("gearlift_allow_efs_without_tls", {"gearlift_efs_require_tls": False}),
+    (
+        "gearlift_allow_world_efs",
+        {"gearlift_efs_deny_anonymous": False, "gearlift_efs_extra_ingress_cidrs": ["0.0.0.0/0"]},
+    ),
 ]
 
 
@@ -710,6 +781,33 @@ def test_override_lets_its_case_pass(flag: str, changes: dict[str, Any]) -> None
 
     assert accepted.ok, accepted.errors
     assert any(w.startswith(f"{flag}: override in effect") for w in accepted.warnings), accepted.warnings
+
+
+def test_efs_choices_and_ranges_follow_the_argument_spec() -> None:
+    spec = _spec()
+    assert spec["gearlift_efs_performance_mode"]["choices"] == list(guards.EFS_PERFORMANCE_MODES)
+    assert spec["gearlift_efs_throughput_mode"]["choices"] == list(guards.EFS_THROUGHPUT_MODES)
+    assert spec["gearlift_efs_transition_to_ia_days"]["choices"] == list(guards.EFS_TRANSITION_DAYS)
+
+
+def test_efs_settings_that_fit_together_pass_and_storage_off_is_warned() -> None:
+    provisioned = validate(
+        production(
+            gearlift_efs_throughput_mode="provisioned",
+            gearlift_efs_provisioned_throughput_mibps=128,
+            gearlift_efs_performance_mode="max_io",
+            gearlift_efs_transition_to_ia_days=0,
+            gearlift_efs_extra_ingress_cidrs=["10.20.64.0/24"],
+        )
+    )
+    assert provisioned.ok, provisioned.errors
+    with_onprem = validate(
+        production(gearlift_onprem_cidrs=["192.168.50.0/24"], gearlift_efs_extra_ingress_cidrs=["192.168.50.10/32"])
+    )
+    assert not [e for e in with_onprem.errors if e.startswith("gearlift_efs")], with_onprem.errors
+    off = validate(production(gearlift_efs=False, gearlift_efs_require_tls=False))
+    assert off.ok, off.errors
+    assert any(w.startswith("gearlift_efs: false: no shared storage") for w in off.warnings)
 
 
 def test_override_cases_cover_every_override() -> None:

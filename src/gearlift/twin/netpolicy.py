@@ -72,8 +72,8 @@ def _net(text: str, strict: bool = False) -> Net:
 
 ANYWHERE = _net("0.0.0.0/0")
 IMDS_ADDRESS = "169.254.169.254"
-# Kinds of host the twin runs. "onprem" hosts are outside every VPC.
-KINDS = ("ec2", "rds", "alb", "onprem")
+# Kinds of host the twin runs ("efs": an EFS mount target). "onprem" hosts are outside every VPC.
+KINDS = ("ec2", "rds", "alb", "efs", "onprem")
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from gearlift.twin.dataplane import Reconciler, Round
 from gearlift.twin.dataplane.amis import LOCAL_IMAGE_TAG, AccountImages, kept_local_images, store_dir
 from gearlift.twin.dataplane.autoscaling import AsgController
 from gearlift.twin.dataplane.ec2 import Ec2Reconciler
+from gearlift.twin.dataplane.efs import EfsReconciler
 from gearlift.twin.dataplane.elbv2 import AlbReconciler, TargetHealthReconciler
 from gearlift.twin.dataplane.imds import ImdsReconciler, ImdsServer
 from gearlift.twin.dataplane.network import FirewallReconciler
@@ -87,6 +88,7 @@ class Twin:
         self.firewall: FirewallReconciler | None = None
         self.imds: ImdsServer | None = None
         self.route53: Route53Reconciler | None = None
+        self.efs: EfsReconciler | None = None
         # The data plane, in the order one round runs it (gearlift.twin.dataplane).
         self.reconcilers: tuple[Reconciler, ...] = ()
         self._stop = threading.Event()
@@ -238,6 +240,10 @@ class Twin:
             layout.resolver, layout.network, layout.gateway, self.clients, self.log, self.alb.sources
         )
         self.route53.start()  # before the first host boots: it is their name server
+        self.efs = EfsReconciler(layout, self.clients, self.log, base, on_start=self.firewall.seal)
+        self.firewall.extra_node = self.efs.node
+        self.ec2.extra_mounts = self.efs.run_args
+        self.ec2.extra_mount_points = self.efs.mount_points()
         self.reconcilers = (
             AccountImages(layout, self.clients, self.log),
             self.ec2,
@@ -248,6 +254,7 @@ class Twin:
             self.rds,
             self.alb,
             self.route53,
+            self.efs,
         )
         self.endpoints.resolver = layout.resolver
         self.endpoints.save(layout.endpoints_file)
@@ -488,6 +495,8 @@ class Twin:
             self.imds.stop()
             self.imds = None
         clean(self.config, self.log)
+        if self.efs is not None:
+            self.efs.close()
         if self.moto is not None:
             self.moto.stop()
             self.moto = None
@@ -536,6 +545,11 @@ def clean(config: TwinConfig, log: Log | None = None, account_images: bool = Fal
     if account_images and store_dir(layout.state_dir).is_dir():
         shutil.rmtree(store_dir(layout.state_dir))
         removed.append("the account's image records")
+    # The EFS stand-in's staging tree (gearlift.twin.dataplane.efs), a bind mount on the controller.
+    staging = layout.state_dir / "efs" / "staging"
+    if os.path.ismount(staging):
+        subprocess.run(["umount", "-R", str(staging)], capture_output=True, check=False, timeout=30)
+        removed.append(f"mount {staging}")
     pid_dirs = [d for d in (layout.state_dir, layout.runtime_dir) if d.exists()]
     if pid_dirs:
         from gearlift.twin.controlplane import _terminate

@@ -42,6 +42,9 @@ class Ec2Reconciler:
         self.generator = cloudinit.write_generator(layout.state_dir / "cloud-init-generator")
         # Called with the container's name right after it starts (the firewall seals it).
         self.on_start: Callable[[str], None] | None = None
+        # More mounts every instance gets (gearlift.twin.dataplane.efs: the mount helper, staging).
+        self.extra_mounts: Callable[[str], list[str]] | None = None
+        self.extra_mount_points: list[str] = []
 
     def _instances(self) -> dict[str, dict[str, Any]]:
         reservations = paginate(self.clients("ec2"), "describe_instances", "Reservations")
@@ -119,6 +122,7 @@ class Ec2Reconciler:
             cloudinit.GENERATOR_PATH,
             "/etc/systemd/system-generators",
             "/etc/systemd/system.conf.d",
+            *self.extra_mount_points,
         ]
 
     def _remove_mount_points(self, container: str) -> None:
@@ -250,6 +254,7 @@ class Ec2Reconciler:
             "-v",
             f"{self.layout.dropin}:/etc/systemd/system.conf.d/50-gearlift-twin-aws.conf:ro",
             *self._cloud_init_args(iid),
+            *(self.extra_mounts(iid) if self.extra_mounts is not None else []),
             image,
             "/sbin/init",
         ]
