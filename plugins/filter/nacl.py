@@ -19,8 +19,9 @@ description:
   - C(public) - HTTPS/HTTP from the ALB's sources, the app port to the app subnets (ALB -> app), what the NAT
     forwards out for the app tier, and the replies.
   - C(app) - the app port from the public subnets, HTTPS out (AWS APIs through the NAT or the endpoints),
-    MySQL to the DB subnets, NFS inside the VPC when there is an EFS, C(gearlift_app_egress_extra), SSH from
-    C(gearlift_ssh_ingress_cidrs), and the replies.
+    MySQL to the DB subnets, NFS inside the VPC when there is an EFS, NFS from the EFS's extra sources outside
+    the VPC (C(efs_extra_cidrs): the on-premises app servers that copy the uploads through the VPN),
+    C(gearlift_app_egress_extra), SSH from C(gearlift_ssh_ingress_cidrs), and the replies.
   - C(db) - MySQL from the app subnets and C(gearlift_db_extra_ingress_cidrs); with an on-premises site, MySQL
     both ways with the site's networks (the database move) - and the replies.
   - Fails when a direction needs more than 20 rules (AWS's default quota per ACL).
@@ -34,7 +35,8 @@ options:
     description: >-
       C(vpc_cidr), C(public), C(app), C(db) (subnet CIDR lists), C(alb_ingress_cidrs), C(app_port),
       C(ssh_cidrs), C(db_extra_cidrs), C(onprem_cidrs), C(app_egress_extra) (as gearlift_app_egress_extra),
-      C(efs) (bool).
+      C(efs) (bool), C(efs_extra_cidrs) (as gearlift_efs_extra_ingress_cidrs; those inside the VPC need no rule
+      of their own).
     type: dict
     required: true
 """
@@ -42,6 +44,16 @@ options:
 ANYWHERE = "0.0.0.0/0"
 EPHEMERAL = (1024, 65535)
 QUOTA = 20  # rules per direction, AWS default
+
+
+def outside_vpc(cidrs: list[str], vpc_cidr: str) -> list[str]:
+    """The blocks of ``cidrs`` not inside ``vpc_cidr`` (reached through the VPN, not the VPC's local route)."""
+    try:
+        vpc = ipaddress.ip_network(vpc_cidr, strict=True)
+        nets = [ipaddress.ip_network(str(c), strict=True) for c in cidrs]
+    except ValueError as exc:
+        raise AnsibleFilterError(f"outside_vpc: {exc}") from exc
+    return [str(n) for n in nets if not (n.version == vpc.version and n.subnet_of(vpc))]  # type: ignore[arg-type]
 
 
 def _rule(proto: str, cidr: str, ports: tuple[int, int]) -> tuple[str, str, int, int]:
@@ -74,6 +86,7 @@ def tier_nacl_rules(tier: str, plan: dict[str, Any]) -> dict[str, list[list[Any]
         alb_sources = list(plan.get("alb_ingress_cidrs", []))
         ssh, db_extra, onprem = (list(plan.get(k, [])) for k in ("ssh_cidrs", "db_extra_cidrs", "onprem_cidrs"))
         efs = bool(plan.get("efs", False))
+        efs_site = outside_vpc(list(plan.get("efs_extra_cidrs", [])), vpc) if efs else []
     except (KeyError, TypeError, ValueError) as exc:
         raise AnsibleFilterError(f"tier_nacl_rules: incomplete plan ({exc})") from exc
     ingress: list[tuple[str, str, int, int]] = []
@@ -99,13 +112,14 @@ def tier_nacl_rules(tier: str, plan: dict[str, Any]) -> dict[str, list[list[Any]
             ingress += [_rule("tcp", cidr, _one(22)) for cidr in ssh]
             if efs:
                 ingress.append(_rule("tcp", vpc, _one(2049)))
+            ingress += [_rule("tcp", cidr, _one(2049)) for cidr in efs_site]  # the site's copy of the uploads
             ingress.append(_rule("tcp", ANYWHERE, EPHEMERAL))  # replies (internet via NAT, DB, endpoints)
             egress.append(_rule("tcp", ANYWHERE, _one(443)))
             egress += [_rule("tcp", cidr, _one(3306)) for cidr in db]
             if efs:
                 egress.append(_rule("tcp", vpc, _one(2049)))
             egress += [_rule(proto, cidr, _one(port)) for proto, cidr, port in extras]
-            egress += [_rule("tcp", cidr, EPHEMERAL) for cidr in public + app + ssh]  # replies to ALB, endpoints, SSH
+            egress += [_rule("tcp", cidr, EPHEMERAL) for cidr in public + app + ssh + efs_site]  # replies
             if any(proto == "udp" for proto, _, _ in extras):
                 ingress += [_rule("udp", cidr, EPHEMERAL) for proto, cidr, _ in extras if proto == "udp"]
         elif tier == "db":
@@ -122,4 +136,4 @@ def tier_nacl_rules(tier: str, plan: dict[str, Any]) -> dict[str, list[list[Any]
 
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"tier_nacl_rules": tier_nacl_rules}
+        return {"tier_nacl_rules": tier_nacl_rules, "outside_vpc": outside_vpc}

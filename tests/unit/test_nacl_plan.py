@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from ansible.errors import AnsibleFilterError
-from ansible_collections.gearlift.platform.plugins.filter.nacl import tier_nacl_rules
+from ansible_collections.gearlift.platform.plugins.filter.nacl import outside_vpc, tier_nacl_rules
 
 from gearlift.twin.netpolicy import nacl_allows
 
@@ -115,6 +115,31 @@ def test_ssh_extra_egress_and_efs_open_only_their_paths() -> None:
         r[1:2] + r[3:4] + r[6:] for r in tier_nacl_rules("app", plan)["egress"]
     ]
     assert not [r for r in tier_nacl_rules("app", PLAN)["egress"] if r[6] == 2049]
+
+
+def test_the_sites_uploads_copier_reaches_nfs_through_the_app_acl_only() -> None:
+    """An EFS extra source outside the VPC (the on-prem app server copying the uploads) gets NFS in and the
+    replies out in the app tier's ACL; one inside the VPC adds nothing (the VPC rule covers it)."""
+    copier = "192.168.50.20/32"
+    plan = {**PLAN, "efs": True, "efs_extra_cidrs": [copier, "10.40.10.0/24"]}
+    app = acl("app", plan)
+    # in: NFS from the copier (an explicit rule); out: the mount target's replies to it
+    assert nacl_allows(app, False, "tcp", 2049, ip(copier)) and nacl_allows(app, True, "tcp", REPLY, ip(copier))
+    assert ["tcp", copier, 2049, 2049] in [r[1:2] + r[3:4] + r[6:] for r in tier_nacl_rules("app", plan)["ingress"]]
+    assert not nacl_allows(app, True, "tcp", REPLY, ip("192.168.50.21/32")), "replies to the copier, not the site"
+    assert not [r for r in tier_nacl_rules("app", plan)["ingress"] if r[6] == 2049 and r[3] == "10.40.10.0/24"]
+    no_efs = {**plan, "efs": False}
+    assert not nacl_allows(acl("app", no_efs), True, "tcp", REPLY, ip(copier)), "no file system, no path"
+
+
+def test_outside_vpc_keeps_the_blocks_a_gateway_reaches() -> None:
+    assert outside_vpc(["10.40.1.0/24", "192.168.50.20/32", "10.41.0.0/16"], "10.40.0.0/16") == [
+        "192.168.50.20/32",
+        "10.41.0.0/16",
+    ]
+    assert outside_vpc([], "10.40.0.0/16") == []
+    with pytest.raises(AnsibleFilterError, match="outside_vpc"):
+        outside_vpc(["192.168.50.20/24"], "10.40.0.0/16")
 
 
 def test_rules_are_numbered_from_100_unique_and_all_allow() -> None:
