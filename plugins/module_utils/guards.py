@@ -319,6 +319,7 @@ DEFAULTS: dict[str, Any] = {
     "gearlift_efs_uid": 2750,
     "gearlift_efs_gid": 2750,
     "gearlift_efs_extra_ingress_cidrs": [],
+    "gearlift_efs_extra_principals": [],
     # observability and backup
     "gearlift_log_retention_days": 365,
     "gearlift_alarm_email": "",
@@ -1588,6 +1589,13 @@ class _Checker:
             )
         self.ranged("gearlift_efs_uid")
         self.ranged("gearlift_efs_gid")
+        for arn in self.strings("gearlift_efs_extra_principals") or []:
+            if not re.fullmatch(r"arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+", arn):
+                self.refuse(
+                    "gearlift_efs_extra_principals",
+                    f"'{arn}' is not an IAM role or user ARN; the file system policy admits named principals only "
+                    "(anyone is gearlift_efs_deny_anonymous false, behind gearlift_allow_world_efs).",
+                )
         extra = self.networks("gearlift_efs_extra_ingress_cidrs")
         onprem = self.networks("gearlift_onprem_cidrs") or []
         for net in extra or []:

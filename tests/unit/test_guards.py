@@ -517,6 +517,13 @@ BAD_CASES: list[tuple[str, dict[str, Any], str, str, str | None]] = [
         NO_OVERRIDE,
     ),
     (
+        "efs-principal-anyone",
+        {"gearlift_efs_extra_principals": ["*"]},
+        "gearlift_efs_extra_principals",
+        "not an IAM role or user ARN",
+        NO_OVERRIDE,
+    ),
+    (
         "efs-elastic-max-io",
         {"gearlift_efs_performance_mode": "max_io"},
         "gearlift_efs_throughput_mode",
@@ -802,7 +809,11 @@ def test_efs_settings_that_fit_together_pass_and_storage_off_is_warned() -> None
     )
     assert provisioned.ok, provisioned.errors
     with_onprem = validate(
-        production(gearlift_onprem_cidrs=["192.168.50.0/24"], gearlift_efs_extra_ingress_cidrs=["192.168.50.10/32"])
+        production(
+            gearlift_onprem_cidrs=["192.168.50.0/24"],
+            gearlift_efs_extra_ingress_cidrs=["192.168.50.10/32"],
+            gearlift_efs_extra_principals=["arn:aws:iam::123456789012:role/shop-uploads-copier"],
+        )
     )
     assert not [e for e in with_onprem.errors if e.startswith("gearlift_efs")], with_onprem.errors
     off = validate(production(gearlift_efs=False, gearlift_efs_require_tls=False))

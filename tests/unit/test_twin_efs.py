@@ -11,6 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from gearlift.twin import podman
 from gearlift.twin.dataplane import Round
 from gearlift.twin.dataplane import efs as efs_plane
 from gearlift.twin.dataplane.efs import MountRequest, decide, evaluate_policy
@@ -115,7 +116,7 @@ def test_read_only_when_the_policy_grants_no_write() -> None:
 
 def test_what_does_not_exist_or_does_not_match_is_refused() -> None:
     cases = [
-        (decide(request(), None, FILE_SYSTEM, MOUNT_TARGET, ACCESS_POINT, POLICY), "is not an instance"),
+        (decide(request(), None, FILE_SYSTEM, MOUNT_TARGET, ACCESS_POINT, POLICY), "is neither an instance"),
         (decide(request(), INSTANCE, None, MOUNT_TARGET, ACCESS_POINT, POLICY), "not found"),
         (
             decide(
@@ -274,9 +275,41 @@ def test_refused_requests_mount_nothing(plane: dict[str, Any]) -> None:
     plane["reconciler"].reconcile(plane["round"])
     before = len(plane["host"])
     assert "without TLS" in _ask(plane, tls=False)["message"]
-    assert "is not an instance" in _ask(plane, peer="10.89.85.99")["message"]
+    assert "is neither an instance of this account nor a host of the site" in _ask(plane, peer="10.89.85.99")["message"]
     assert "not found" in _ask(plane, access_point_id="fsap-00000000000000000")["message"]
     assert len(plane["host"]) == before
     plane["round"].instances["i-2"] = plane["round"].instances["i-1"]
     plane["round"].addresses["i-2"] = "10.89.85.21"
     assert "without the EFS staging directory" in _ask(plane, peer="10.89.85.21")["message"]
+
+
+def test_a_site_host_through_the_vpn_mounts_without_the_vpc_check() -> None:
+    """An on-premises client reaches the mount target through the VPN (the firewall checked that path); the
+    policy still decides: TLS and a signed mount through the access point."""
+    site = {"Site": "t-onprem-app"}
+    allowed = decide(request(), site, FILE_SYSTEM, MOUNT_TARGET, ACCESS_POINT, POLICY)
+    assert allowed.ok and allowed.root == "/designs", allowed.error
+    assert "without TLS" in decide(request(tls=False), site, FILE_SYSTEM, MOUNT_TARGET, ACCESS_POINT, POLICY).error
+    assert "IAM-signed" in decide(request(iam=False), site, FILE_SYSTEM, MOUNT_TARGET, ACCESS_POINT, POLICY).error
+
+
+def test_the_sites_app_server_started_with_staging_is_bound_into(
+    plane: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = "t-onprem-app"
+    plane["reconciler"].run_args(site)  # the estate starts its app server with these
+    monkeypatch.setattr(
+        efs_plane.podman,
+        "list_containers",
+        lambda label: [
+            podman.Container(site, "running", {"gearlift.kind": "onprem"}, "apphost"),
+            podman.Container("t-onprem-db", "running", {"gearlift.kind": "onprem"}, "mariadb"),
+        ],
+    )
+    addresses = {site: "10.89.85.40", "t-onprem-db": "10.89.85.41"}
+    monkeypatch.setattr(efs_plane.podman, "container_ip", lambda name, network: addresses[name])
+    assert plane["reconciler"].site_hosts() == {site: "10.89.85.40"}, "only hosts started with the staging directory"
+    assert _ask(plane, peer="10.89.85.40") == {"ok": True, "message": ""}
+    bind = plane["host"][-2]
+    assert bind[3].startswith(str(plane["reconciler"].staging / site / "m"))
+    assert "neither an instance" in _ask(plane, peer="10.89.85.41")["message"]

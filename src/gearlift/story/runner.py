@@ -46,6 +46,9 @@ EXTRA: dict[str, Any] = {}
 LEGACY_ORDERS = 500
 ORDER_PREFIX = "story"
 MIGRATION_STATE = "/var/lib/gearlift-migration"
+#: The files move's records on the site's app server (roles/files_migration, files_migration_state_dir).
+FILES_COPY_RECORD = f"{MIGRATION_STATE}/files-copy.json"
+FILES_CUTOVER_RECORD = f"{MIGRATION_STATE}/files-cutover.json"
 
 
 class PhaseFailed(Exception):
@@ -120,6 +123,15 @@ class Story:
         if self.twin.clients is None:
             raise PhaseFailed("the twin is not up")
         return self.twin.clients(service)
+
+    def onprem_record(self, path: str) -> dict[str, Any]:
+        """A JSON record the move left on the site's app server ({} with the reason when there is none)."""
+        assert self.onprem is not None
+        read = podman.exec_(self.onprem.app_container, "cat", path, check=False)
+        if read.returncode != 0:
+            return {"missing": f"{path} on {self.onprem.app_container}: {read.stderr.strip()}"}
+        data = json.loads(read.stdout)
+        return data if isinstance(data, dict) else {"unexpected": data}
 
     def alb(self) -> Target | None:
         """The ALB's HTTPS listener on loopback, from the twin's endpoints.json (None: no ALB yet)."""
@@ -373,10 +385,17 @@ def move(s: Story) -> None:
         # Ahead of the move: customers' resolvers keep the legacy answer only briefly from now on.
         s.play("playbooks/dns.yml", tags="lower_ttl")
     s.play("playbooks/migrate_db.yml", onprem=True)
+    # The designs on the app server's disk: first copy and delta passes onto EFS while the shop runs.
+    s.play("playbooks/migrate_files.yml", onprem=True)
+    s.board.detail["files_copy"] = s.onprem_record(FILES_COPY_RECORD)
 
 
 def cutover(s: Story) -> None:
     s.play("playbooks/migrate_db.yml", tags="cutover", onprem=True)
+    # The upload directory becomes a link to EFS (final delta, every file verified) before the name moves,
+    # so customers still on the legacy front door write where the fleet reads.
+    s.play("playbooks/migrate_files.yml", tags="cutover", onprem=True)
+    s.board.detail["files_cutover"] = s.onprem_record(FILES_CUTOVER_RECORD)
     s.cut_over = True
     assert s.onprem is not None
     report = podman.exec_(s.onprem.db_container, "cat", f"{MIGRATION_STATE}/cutover.json", check=False)

@@ -42,6 +42,10 @@ SITE_ADDRESSES = {ONPREM_DB_HOST: "192.168.50.10", ONPREM_APP_HOST: "192.168.50.
 APP_USER = "shopapp"
 #: Customers' uploaded designs, on the app server's local disk as today (the stand-in's default).
 ONPREM_UPLOAD_DIR = "/var/lib/shop/designs"
+#: The app's account has the uid/gid of the uploads' EFS access point (gearlift_efs_uid/gid): the twin's
+#: EFS is a bind mount that does not map a client's identity to the access point's as EFS does
+#: (docs/twin-fidelity.md), so a site user with another uid would be refused where AWS accepts it.
+ONPREM_APP_UID = 2750
 
 ONPREM_CNF = """[mysqld]
 # Written by the gearlift twin: the shop's on-premises MySQL server as it runs today.
@@ -101,6 +105,9 @@ class OnPremEstate:
         self.inventory = state_dir / "onprem.yml"
         self.app_port = 0
         self.with_app = True
+        # More podman run arguments of the app server (the twin's EFS plane: the mount helper an
+        # on-premises client installs, amazon-efs-utils, and its staging directory).
+        self.app_extra_args: Callable[[str], list[str]] | None = None
 
     @property
     def app_url(self) -> str:
@@ -143,13 +150,16 @@ class OnPremEstate:
             f"{self.jar}:{APP_JAR}:ro",
             "-v",
             f"{self.state_dir / 'tls-onprem' / 'ca.crt'}:/etc/shop/ca.crt:ro",
+            *(self.app_extra_args(self.app_container) if self.app_extra_args else []),
         )
         env = (
             f"DB_HOST={ONPREM_DB_HOST}\nDB_PORT=3306\nDB_NAME={DB_NAME}\nDB_USER={APP_USER}\n"
             f"DB_PASSWORD={password}\nDB_TLS=required\nDB_TLS_CA=/etc/shop/ca.crt\n"
         )
         script = (
-            "set -e; id shop >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin shop; "
+            f"set -e; getent group shop >/dev/null || groupadd --system --gid {ONPREM_APP_UID} shop; "
+            f"id shop >/dev/null 2>&1 || useradd --system --uid {ONPREM_APP_UID} --gid shop --no-create-home "
+            "--shell /usr/sbin/nologin shop; "
             "install -d -m 0750 -o root -g shop /etc/shop; "
             f"install -d -m 0750 -o shop -g shop {ONPREM_UPLOAD_DIR}; "
             f"cat > {APP_ENV_FILE}; chown root:shop {APP_ENV_FILE}; chmod 0640 {APP_ENV_FILE}"

@@ -419,6 +419,8 @@ class Twin:
             jar=REPO_ROOT / "app" / "shop-standin" / "build" / "shop-standin.jar",
             log=self.log,
         )
+        if self.efs is not None:
+            estate.app_extra_args = self.efs.run_args
         estate.up(orders=orders, app=app)
         self.onprem = estate
         return estate

@@ -186,7 +186,7 @@ def decide(
     """Is this mount allowed, as EFS would answer it (the network path was already checked by the
     firewall: the request reached the mount target)."""
     if instance is None:
-        return Decision(error=f"{request.peer} is not an instance of this account")
+        return Decision(error=f"{request.peer} is neither an instance of this account nor a host of the site")
     if file_system is None or file_system.get("LifeCycleState") != "available":
         return Decision(error=f"file system {request.file_system_id} not found (or not available)")
     if (
@@ -195,7 +195,9 @@ def decide(
         or mount_target.get("LifeCycleState") != "available"
     ):
         return Decision(error=f"mount target {request.mount_target_id} does not serve {request.file_system_id}")
-    if mount_target.get("VpcId") and mount_target.get("VpcId") != instance.get("VpcId"):
+    # A host of the site (``{"Site": name}``) reaches the mount target through the VPN, as an on-premises
+    # client mounts EFS over Direct Connect or a VPN; the firewall already checked that path.
+    if not instance.get("Site") and mount_target.get("VpcId") and mount_target.get("VpcId") != instance.get("VpcId"):
         return Decision(error=f"mount target {request.mount_target_id} is in another VPC than the instance")
     if not request.target.startswith("/") or request.target == "/":
         return Decision(error=f"mount point {request.target!r} must be an absolute directory other than /")
@@ -383,7 +385,8 @@ class EfsReconciler:
 
     # ----------------------------------------------------------------- instances
     def run_args(self, instance_id: str) -> list[str]:
-        """podman run arguments every instance gets: the stand-in helper and its staging directory."""
+        """podman run arguments every instance (and the site's app server) gets: the stand-in helper and
+        its staging directory, named by the container."""
         own = self.staging / instance_id
         own.mkdir(exist_ok=True)
         own.chmod(0o700)
@@ -396,6 +399,17 @@ class EfsReconciler:
 
     def mount_points(self) -> list[str]:
         return [HELPER_IN_HOST, STAGING_IN_HOST]
+
+    def site_hosts(self) -> dict[str, str]:
+        """The site's hosts (kind ``onprem``) started with the staging directory: container -> twin address."""
+        out: dict[str, str] = {}
+        for container in podman.list_containers(self.layout.label):
+            if container.labels.get("gearlift.kind") != "onprem" or not (self.staging / container.name).is_dir():
+                continue
+            address = podman.container_ip(container.name, self.layout.network)
+            if address:
+                out[container.name] = address
+        return out
 
     # ------------------------------------------------------------- mount targets
     def containers(self) -> dict[str, podman.Container]:
@@ -494,8 +508,12 @@ class EfsReconciler:
         if not requests:
             return
         by_ip = {ip: iid for iid, ip in round_.addresses.items()}
+        hosts: dict[str, Mapping[str, Any]] = dict(round_.instances)
+        for name, address in self.site_hosts().items():
+            by_ip.setdefault(address, name)
+            hosts.setdefault(name, {"Site": name})
         for path in requests:
-            answer = self.serve(path, by_ip, round_.instances)
+            answer = self.serve(path, by_ip, hosts)
             result = path.with_suffix(".tmp-res")
             result.write_text(json.dumps(answer), encoding="utf-8")
             result.replace(path.with_suffix(".res"))
