@@ -618,6 +618,30 @@ def test_tier_network_acls_pass_the_shop_flows_and_their_replies_only(provisione
     assert not nacl_allows(acls["db"], True, "tcp", 443, internet)
     assert not nacl_allows(acls["app"], False, "tcp", 22, internet)
     assert not nacl_allows(acls["app"], True, "tcp", 25, internet)
+    # The uploads: NFS inside the VPC, and from the site's app server (the designs' copy through the VPN)
+    copier = ipaddress.ip_network("192.168.50.20/32")
+    assert nacl_allows(acls["app"], False, "tcp", 2049, app) and nacl_allows(acls["app"], True, "tcp", 2049, app)
+    assert nacl_allows(acls["app"], False, "tcp", 2049, copier) and nacl_allows(acls["app"], True, "tcp", reply, copier)
+    assert not nacl_allows(acls["app"], True, "tcp", reply, site), "replies to the copier only, not the whole site"
+
+
+def test_the_sites_copier_of_the_uploads_is_routed_through_the_vpn(provisioned: dict[str, Any]) -> None:
+    """gearlift_efs_extra_ingress_cidrs outside the VPC (the on-prem app server): the app route tables send it to
+    the VPN gateway (the mount targets' replies), the EFS group admits NFS from it; nothing else of the site."""
+    ec2 = _c(provisioned, "ec2")
+    [vgw] = ec2.describe_vpn_gateways(Filters=[{"Name": "tag:Name", "Values": [f"{NAME}-onprem"]}])["VpnGateways"]
+    tables = ec2.describe_route_tables(Filters=[{"Name": "tag:Name", "Values": [f"{NAME}-app-*"]}])["RouteTables"]
+    assert len(tables) == 2
+    for table in tables:
+        site_routes = {r.get("DestinationCidrBlock"): r.get("GatewayId") for r in table["Routes"] if r.get("GatewayId")}
+        assert site_routes.get("192.168.50.20/32") == vgw["VpnGatewayId"], table["Routes"]
+        assert "192.168.50.0/24" not in site_routes, "the app tier routes the copier, not the whole site"
+    [group] = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [f"{NAME}-efs"]}])[
+        "SecurityGroups"
+    ]
+    nfs = [p for p in group["IpPermissions"] if p.get("FromPort") == 2049]
+    assert [r["CidrIp"] for p in nfs for r in p.get("IpRanges", [])] == ["192.168.50.20/32"]
+    assert group["IpPermissionsEgress"] == []
 
 
 def _bucket(name_part: str, p: dict[str, Any]) -> str:

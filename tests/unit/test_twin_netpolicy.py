@@ -454,3 +454,19 @@ def test_a_subnet_without_its_own_acl_has_the_vpcs_default_acl() -> None:
     stray = Node("i-stray", "ec2", "10.89.90.40", VPC, ("subnet-pub",), ("10.40.0.9/32",), ("sg-app",))
     assert policy.network_acl(stray) is not None and policy.network_acl(stray)["NetworkAclId"] == "acl-default"
     assert policy.network_acl(APP1)["NetworkAclId"] == "acl-app"
+
+
+def test_an_efs_mount_target_is_behind_its_subnets_acl() -> None:
+    """A mount target in subnet-app-b answers an app host of subnet-app-a only if the app ACL lets its replies out."""
+    mount_target = Node("efs:fsmt-1", "efs", "10.89.90.30", VPC, ("subnet-app-b",), ("10.40.11.9/32",), ("sg-efs",))
+    topo = topology()
+    topo.security_groups["sg-efs"] = _sg("sg-efs", [_tcp(2049, group="sg-app")])
+    topo.security_groups["sg-app"]["IpPermissionsEgress"] = [_tcp(2049, group="sg-efs")]
+    topo.network_acls = tier_acls()
+    [_, app_acl, _] = topo.network_acls
+    app_acl["Entries"].append(_entry(125, True, "10.40.0.0/16", ports="2049"))  # NFS out, as network.yml adds it
+    policy = Policy([*NODES, mount_target], topo, PLANE)
+    assert connects(policy, APP1, mount_target, 2049), "in: NFS is inside the ACL's 1024-65535 rule"
+    assert not exchange(policy, APP1, mount_target, 2049), "out: the app ACL returns replies to the public tier only"
+    app_acl["Entries"].append(_entry(130, True, "10.40.10.0/23", ports=EPH))
+    assert exchange(Policy([*NODES, mount_target], topo, PLANE), APP1, mount_target, 2049)

@@ -415,7 +415,8 @@ class Policy:
             ":GL_INTERNET - [0:0]",
             "-A INPUT -i lo -j ACCEPT",
         ]
-        acl = self.network_acl(node) if node.kind in ("ec2", "rds") else None
+        # An EFS mount target is an interface in its subnet: the subnet's ACL filters it as any host there.
+        acl = self.network_acl(node) if node.kind in ("ec2", "rds", "efs") else None
         if acl is not None:
             # stateless: every packet, replies included, before the security groups' stateful accept
             lines[1:1] = [":GL_NACL_IN - [0:0]", ":GL_NACL_OUT - [0:0]"]

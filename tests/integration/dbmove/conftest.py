@@ -1,6 +1,6 @@
 """One twin for the database move and the restore drill (the package's tests run together).
 
-The twin provisions the target (keys, network, security, data of site.yml) and starts the shop's
+The twin provisions the target (keys, network, security, data, storage of site.yml) and starts the shop's
 estate as it runs today (onprem-db with binlog, onprem-app with the legacy env file, published on
 127.0.0.1 only). The move (test_migration.py) and the drill (test_restore_drill.py) each leave
 the RDS stand-in's `shop` database as they found it where the other depends on that.
@@ -50,7 +50,7 @@ def estate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Estate]:
             tmp / "site",
             twin.aws_env,
             lines.append,
-            tags="keys,network,security,data",
+            tags="keys,network,security,data,storage",
         )
         assert provisioned.ok, "\n".join(lines[-40:] + provisioned.failures)
         twin.wait_for(lambda: NAME in twin.endpoints.databases, 180, "the RDS stand-in to accept logins")
