@@ -32,18 +32,34 @@ def test_every_scenario_is_in_exactly_one_lane() -> None:
     assert not missing and not unknown, f"not in a lane: {missing}; no such scenario: {unknown}"
 
 
-def test_ci_runs_every_lane_but_the_vm_and_every_scenario_once() -> None:
+#: Scenarios whose ground the story covers: CI runs the story instead (scripts/test explains why).
+FOLDED_INTO_THE_STORY = {"golden_image"}
+
+
+def test_ci_runs_the_story_every_lane_but_the_vm_and_every_other_scenario_once() -> None:
     assert "./scripts/test all" in (REPO / ".ci" / "run").read_text()
     body = _function("all")
     for step in ("lint", "fast", "stream_a"):
         assert re.search(rf"^\s+(\{{ )?({step}\b|.*; {step}\b)", body, re.M), f"`all` does not run {step}"
     assert "stream_b >" in body, "`all` does not run stream B"
-    assert "pytest -m slow tests" in _function("stream_a")
+    # the README's main command, exactly as the README states it, first in stream A
+    readme = (REPO / "README.md").read_text()
+    assert "./scripts/rehearse      # the main job" in readme
+    assert _function("stream_a").lstrip().startswith("story\n")
+    assert "  ./scripts/rehearse || status=1" in _function("story")
     assert "scenarios $CI_STREAM_A" in _function("stream_a")
     assert "scenarios $CI_STREAM_B" in _function("stream_b")
     a, b = _listed("CI_STREAM_A"), _listed("CI_STREAM_B")
     assert not a & b, f"run twice in CI: {a & b}"
-    assert a | b == SCENARIOS, f"not run in CI: {SCENARIOS - a - b}"
+    assert a | b == SCENARIOS - FOLDED_INTO_THE_STORY, f"not run in CI: {SCENARIOS - a - b - FOLDED_INTO_THE_STORY}"
+    assert not (a | b) & FOLDED_INTO_THE_STORY, "a scenario the story covers runs twice"
+    # the slow tests: stream A runs its paths, stream B all others (--ignore each of A's), so each runs once
+    paths = re.search(r'^CI_SLOW_A="([\w ./-]+)"$', SCRIPT, re.M)
+    assert paths, "scripts/test does not set CI_SLOW_A"
+    slow_a = paths.group(1).split()
+    assert "pytest -m slow $CI_SLOW_A" in _function("stream_a")
+    assert "pytest -m slow tests" in _function("stream_b") and '--ignore "$path"' in _function("stream_b")
+    assert all((REPO / path).exists() for path in slow_a), slow_a
     assert "vm" not in body and "lifecycle" not in body
     assert 'pytest -m "not slow and not vm and not lifecycle" tests' in _function("fast")
     assert "pytest -m lifecycle" in _function("lifecycle")

@@ -395,7 +395,9 @@ def cutover(s: Story) -> None:
     # The upload directory becomes a link to EFS (final delta, every file verified) before the name moves,
     # so customers still on the legacy front door write where the fleet reads.
     s.play("playbooks/migrate_files.yml", tags="cutover", onprem=True)
-    s.board.detail["files_cutover"] = s.onprem_record(FILES_CUTOVER_RECORD)
+    files = s.board.detail["files_cutover"] = s.onprem_record(FILES_CUTOVER_RECORD)
+    if files.get("status") != "done":
+        raise PhaseFailed(f"the designs' cutover is not recorded done on the site's app server: {files}")
     s.cut_over = True
     assert s.onprem is not None
     report = podman.exec_(s.onprem.db_container, "cat", f"{MIGRATION_STATE}/cutover.json", check=False)
