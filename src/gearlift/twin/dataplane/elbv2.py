@@ -299,12 +299,11 @@ class AlbReconciler:
         found = self.clients("elbv2").describe_load_balancers(LoadBalancerArns=arns)["LoadBalancers"]
         return [lb["LoadBalancerName"] for lb in found]
 
-    def _show_stat(self, lb_name: str) -> dict[str, str]:
-        """Server name -> status (UP, DOWN, ...) from HAProxy's stats socket."""
+    def stats_csv(self, lb_name: str) -> str | None:
+        """HAProxy's ``show stat`` CSV for one load balancer (its stats socket), or None when it does not answer."""
         _, _, sock = self._files(lb_name)
-        states: dict[str, str] = {}
         if not sock.exists():
-            return states
+            return None
         data = b""
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
@@ -314,8 +313,16 @@ class AlbReconciler:
                 while chunk := conn.recv(65536):
                     data += chunk
         except OSError:
+            return None
+        return data.decode(errors="replace")
+
+    def _show_stat(self, lb_name: str) -> dict[str, str]:
+        """Server name -> status (UP, DOWN, ...) from HAProxy's stats socket."""
+        states: dict[str, str] = {}
+        text = self.stats_csv(lb_name)
+        if text is None:
             return states
-        for line in data.decode().splitlines():
+        for line in text.splitlines():
             fields = line.split(",")
             if len(fields) > 17 and fields[1].startswith("i-"):
                 states[fields[1]] = fields[17]
