@@ -514,7 +514,8 @@ def _egress(group: dict[str, Any]) -> set[tuple[str, int, str]]:
 
 
 def test_egress_is_explicit_and_least_privilege_per_tier(provisioned: dict[str, Any]) -> None:
-    """PCI 1.3.2: ALB -> app port to the app group; app -> 443 out and 3306 to the DB group; DB -> nothing."""
+    """PCI 1.3.2: ALB -> app port to the app group; app -> 443 out, 3306 to the DB group and NFS 2049 to the
+    uploads' EFS group; DB -> nothing."""
     ec2 = _c(provisioned, "ec2")
     groups = {
         g["GroupName"]: g
@@ -522,15 +523,17 @@ def test_egress_is_explicit_and_least_privilege_per_tier(provisioned: dict[str, 
             "SecurityGroups"
         ]
     }
-    alb, app, db = groups[f"{NAME}-alb"], groups[f"{NAME}-app"], groups[f"{NAME}-db"]
+    alb, app, db, efs = groups[f"{NAME}-alb"], groups[f"{NAME}-app"], groups[f"{NAME}-db"], groups[f"{NAME}-efs"]
     [app_port] = {p["FromPort"] for p in app["IpPermissions"]}
     assert _egress(alb) == {("tcp", app_port, app["GroupId"])}
     extra = {
         (str(r.get("proto", "tcp")), int(r["port"]), str(r["cidr"]))
         for r in _rehearsal_settings().get("gearlift_app_egress_extra", [])
     }
-    # 443 out, 3306 to the DB tier, the inventory's named extras (the OS mirrors on 80); no EFS here.
-    assert _egress(app) == {("tcp", 443, "0.0.0.0/0"), ("tcp", 3306, db["GroupId"])} | extra
+    # 443 out, 3306 to the DB tier, 2049 to the EFS group, the inventory's named extras (the OS mirrors on 80)
+    assert (
+        _egress(app) == {("tcp", 443, "0.0.0.0/0"), ("tcp", 3306, db["GroupId"]), ("tcp", 2049, efs["GroupId"])} | extra
+    )
     assert db["IpPermissionsEgress"] == []
 
 

@@ -57,7 +57,14 @@ def test_ci_runs_the_story_every_lane_but_the_vm_and_every_other_scenario_once()
     paths = re.search(r'^CI_SLOW_A="([\w ./-]+)"$', SCRIPT, re.M)
     assert paths, "scripts/test does not set CI_SLOW_A"
     slow_a = paths.group(1).split()
-    assert "pytest -m slow $CI_SLOW_A" in _function("stream_a")
+    assert "env $CI_SLOW_A_TWIN pytest -m slow $CI_SLOW_A" in _function("stream_a")
+    # the two streams' test twins never share a prefix or a subnet
+    own = re.search(
+        r'^CI_SLOW_A_TWIN="GEARLIFT_TEST_TWIN_PREFIX=(\w+) GEARLIFT_TEST_TWIN_SUBNET=([\d./]+)"$', SCRIPT, re.M
+    )
+    assert own, "stream A's slow tests need a twin prefix and subnet of their own"
+    conftest = (REPO / "tests" / "integration" / "conftest.py").read_text()
+    assert f'"{own.group(1)}"' not in conftest and f'"{own.group(2)}"' not in conftest
     assert "pytest -m slow tests" in _function("stream_b") and '--ignore "$path"' in _function("stream_b")
     assert all((REPO / path).exists() for path in slow_a), slow_a
     assert "vm" not in body and "lifecycle" not in body
