@@ -17,7 +17,7 @@ def _function(name: str) -> str:
 
 
 def _listed(variable: str) -> set[str]:
-    match = re.search(rf'^{variable}="([\w ]+)"$', SCRIPT, re.M)
+    match = re.search(rf'^{variable}="([\w ]*)"$', SCRIPT, re.M)
     assert match, f"scripts/test does not set {variable}"
     return set(match.group(1).split())
 
