@@ -351,6 +351,14 @@ def _copy_stream(src_fd: int, dst_fd: int) -> int:
         total += len(chunk)
 
 
+def _discard(path: str) -> None:
+    """Remove a temporary file of a failed write; it may already be gone."""
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
 def _fsync_dir(path: str) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -415,10 +423,7 @@ def copy_file(src_path: str, dest_path: str, mode: int | None = None, uid: int =
             os.utime(tmp, ns=(before.st_atime_ns, before.st_mtime_ns))
             os.replace(tmp, dest_path)
         except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+            _discard(tmp)
             raise
     finally:
         os.close(src_fd)
@@ -709,9 +714,6 @@ def write_record(path: str, data: Mapping[str, Any]) -> None:
         os.chmod(tmp, 0o640)
         os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _discard(tmp)
         raise
     _fsync_dir(directory)
