@@ -124,12 +124,13 @@ class Story:
             raise PhaseFailed("the twin is not up")
         return self.twin.clients(service)
 
-    def onprem_record(self, path: str) -> dict[str, Any]:
-        """A JSON record the move left on the site's app server ({} with the reason when there is none)."""
+    def onprem_record(self, path: str, host: str = "app") -> dict[str, Any]:
+        """A JSON record the move left on the site's app (or db) server; {"missing": why} when there is none."""
         assert self.onprem is not None
-        read = podman.exec_(self.onprem.app_container, "cat", path, check=False)
+        container = self.onprem.db_container if host == "db" else self.onprem.app_container
+        read = podman.exec_(container, "cat", path, check=False)
         if read.returncode != 0:
-            return {"missing": f"{path} on {self.onprem.app_container}: {read.stderr.strip()}"}
+            return {"missing": f"{path} on {container}: {read.stderr.strip()}"}
         data = json.loads(read.stdout)
         return data if isinstance(data, dict) else {"unexpected": data}
 
@@ -399,16 +400,12 @@ def cutover(s: Story) -> None:
     if files.get("status") != "done":
         raise PhaseFailed(f"the designs' cutover is not recorded done on the site's app server: {files}")
     s.cut_over = True
-    assert s.onprem is not None
-    report = podman.exec_(s.onprem.db_container, "cat", f"{MIGRATION_STATE}/cutover.json", check=False)
-    if report.returncode == 0:
-        data = json.loads(report.stdout)
+    data = s.onprem_record(f"{MIGRATION_STATE}/cutover.json", host="db")
+    if "read_only_seconds" in data:
         s.board.measure("read_only_window_s", round(float(data["read_only_seconds"]), 2))
         s.board.detail["cutover"] = data
     else:
-        s.board.missing(
-            "read_only_window_s", f"no {MIGRATION_STATE}/cutover.json on onprem-db: {report.stderr.strip()}"
-        )
+        s.board.missing("read_only_window_s", f"no read-only window recorded: {data}")
     alb = s.alb()
     if s.orders is not None and alb is not None and s.alb_status() == 200:
         before = len(s.orders.confirmed)
