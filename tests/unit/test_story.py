@@ -470,3 +470,24 @@ def test_cli_refuses_a_bad_twin_prefix_or_subnet(
 ) -> None:
     assert cli.main(["rehearse", *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_moves_records_are_read_from_the_right_site_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Story.onprem_record: the app server's or the DB server's JSON record, or why there is none."""
+    import subprocess
+    from types import SimpleNamespace
+
+    from gearlift.story import runner
+
+    files = {("t-onprem-db", "/r/cutover.json"): '{"read_only_seconds": 9.7}', ("t-onprem-app", "/r/f.json"): "[1]"}
+
+    def exec_(container: str, *cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        body = files.get((container, cmd[-1]))
+        return subprocess.CompletedProcess(cmd, 0 if body else 1, body or "", "" if body else "No such file")
+
+    monkeypatch.setattr(runner.podman, "exec_", exec_)
+    story = Story(twin=cast(Twin, object()), repo=Path("."), plan=select(), log=lambda _line: None)
+    story.onprem = cast(Any, SimpleNamespace(db_container="t-onprem-db", app_container="t-onprem-app"))
+    assert story.onprem_record("/r/cutover.json", host="db") == {"read_only_seconds": 9.7}
+    assert story.onprem_record("/r/f.json") == {"unexpected": [1]}
+    assert story.onprem_record("/r/cutover.json") == {"missing": "/r/cutover.json on t-onprem-app: No such file"}
