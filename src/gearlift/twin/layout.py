@@ -14,6 +14,8 @@ from gearlift.twin import podman
 
 # Where the twins keep their sockets and pid files (tmpfs, root's: the twin runs as root).
 RUNTIME_ROOT = Path(os.environ.get("GEARLIFT_RUNTIME_DIR", "/run/gearlift"))
+# The label naming the state dir an image was committed from (TwinLayout.owner_label).
+OWNER_LABEL = "gearlift.state"
 
 
 @dataclass
@@ -30,6 +32,24 @@ class TwinLayout:
     @property
     def label(self) -> str:
         return f"{podman.LABEL}={self.prefix}"
+
+    @property
+    def state_id(self) -> str:
+        """A short name for this state dir: twins sharing a prefix (two checkouts) still differ."""
+        return hashlib.sha256(str(self.state_dir.resolve()).encode()).hexdigest()[:12]
+
+    @property
+    def owner_label(self) -> str:
+        """Marks what only this state dir may remove (images committed from its instances)."""
+        return f"{OWNER_LABEL}={self.state_id}"
+
+    def owns(self, labels: dict[str, str] | None) -> bool:
+        """Whether an image carrying ``labels`` (and this twin's prefix label) is this state dir's.
+
+        Images committed before the owner label existed carry none: they count as the prefix's.
+        """
+        owner = (labels or {}).get(OWNER_LABEL)
+        return owner is None or owner == self.state_id
 
     @property
     def aws_dir(self) -> Path:
@@ -58,8 +78,7 @@ class TwinLayout:
         clone in a long directory must not put its sockets under the state dir. The name is
         derived from the state dir, so two twins never share it.
         """
-        digest = hashlib.sha256(str(self.state_dir.resolve()).encode()).hexdigest()[:12]
-        return RUNTIME_ROOT / digest
+        return RUNTIME_ROOT / self.state_id
 
 
 @dataclass

@@ -536,11 +536,12 @@ def clean(config: TwinConfig, log: Log | None = None, account_images: bool = Fal
     if podman.network_exists(layout.network):
         podman.run("network", "rm", "-f", layout.network, check=False)
         removed.append(f"network {layout.network}")
-    # Images committed from this twin's instances, but those the account keeps for later rehearsals.
+    # Images committed from this twin's instances (another checkout's twin may share the prefix: its
+    # images carry its own state dir's label), but those the account keeps for later rehearsals.
     kept = set() if account_images else kept_local_images(layout.state_dir)
     listing = podman.run("images", "--filter", f"label={layout.label}", "--format", "json", check=False)
     for item in json.loads(listing.stdout or "[]") if listing.returncode == 0 else []:
-        if kept & set(item.get("Names") or []):
+        if kept & set(item.get("Names") or []) or not layout.owns(item.get("Labels")):
             continue
         if podman.run("rmi", "-f", item["Id"], check=False).returncode == 0:
             removed.append(f"image {item['Id'][:12]}")

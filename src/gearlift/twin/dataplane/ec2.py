@@ -161,6 +161,8 @@ class Ec2Reconciler:
                 "--change",
                 f"LABEL {self.layout.label}",
                 "--change",
+                f"LABEL {self.layout.owner_label}",
+                "--change",
                 f"LABEL {SNAPSHOT_LABEL}={snapshot}",
                 source,
                 local,
@@ -180,7 +182,7 @@ class Ec2Reconciler:
         kept = kept_local_images(self.layout.state_dir)  # the account keeps them (dataplane.amis)
         for item in json.loads(listing.stdout or "[]"):
             names = [n for n in item.get("Names") or [] if n.startswith(AMI_IMAGE_REPO + ":")]
-            if not names or names[0] in kept:
+            if not names or names[0] in kept or not self.layout.owns(item.get("Labels")):
                 continue
             ami = names[0].split(":", 1)[1]
             snapshot = (item.get("Labels") or {}).get(SNAPSHOT_LABEL, "")
