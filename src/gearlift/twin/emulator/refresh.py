@@ -562,11 +562,15 @@ def lock() -> threading.RLock:
 def tick_all() -> None:
     from moto.autoscaling.models import autoscaling_backends
 
+    from gearlift.twin.emulator import scalein
+
     with _LOCK:
         for _account, regions in list(autoscaling_backends.items()):
             for _region, backend in list(regions.items()):
                 if getattr(backend, "_gl_refreshes", None):
                     Engine(backend).tick()
+                if getattr(backend, "_gl_scale_in", None):
+                    scalein.tick(backend)
 
 
 def install() -> None:
