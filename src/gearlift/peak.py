@@ -446,6 +446,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         summary = execute(story, steps={**STEPS, "estate": estate})
         failed = [r.name for r in story.records if r.status != "passed"]
+        _say("peak: the scoreboard above counts no customers (the bench runs its own load): only its phases matter")
         if failed or "today" not in ramps:
             _say(f"peak: the story did not reach the target ({', '.join(failed) or 'no ramp on today'}): no comparison")
             return 1

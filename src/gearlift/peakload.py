@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from gearlift.story.shoppers import COOKIE, SKUS, cookies_of, design_bytes, multipart
+from gearlift.story.shoppers import SKUS, cookies_of, design_bytes, multipart
 from gearlift.story.traffic import Target
 
 #: A step never sends more than this, whatever rate x seconds asks.
@@ -130,7 +130,8 @@ class StepResult:
 
 
 class Customer:
-    """One browser: a keep-alive connection to the front door and the shop's session cookie."""
+    """One browser: a keep-alive connection to the front door and its cookie jar (the shop's session, the ALB's
+    stickiness cookie)."""
 
     def __init__(self, target: Target, timeout: float) -> None:
         self.target = target
@@ -163,8 +164,10 @@ class Customer:
         self, method: str, path: str, body: bytes | None = None, content_type: str = "application/json"
     ) -> tuple[str, bytes]:
         headers = {"Host": "localhost"}
-        if self.cookies.get(COOKIE):
-            headers["Cookie"] = f"{COOKIE}={self.cookies[COOKIE]}"
+        # The whole jar, as a browser sends it: the shop's session and the load balancer's stickiness cookie.
+        jar = "; ".join(f"{name}={value}" for name, value in sorted(self.cookies.items()) if value)
+        if jar:
+            headers["Cookie"] = jar
         if body is not None:
             headers["Content-Type"] = content_type
         for attempt in (1, 2):  # a keep-alive connection the server closed is reopened once

@@ -36,6 +36,7 @@ class FakeShop(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         if cookie:
             self.send_header("Set-Cookie", "JSESSIONID=abc; Path=/")
+            self.send_header("Set-Cookie", "AWSALB=b1; Path=/")
         self.end_headers()
         self.wfile.write(data)
 
@@ -54,7 +55,9 @@ class FakeShop(BaseHTTPRequestHandler):
         elif self.path == "/designs":
             self._answer(201, {"id": f"d{FakeShop.count}", "sha256": "x"})
         elif self.path == "/cart/checkout":
-            self._answer(201 if "JSESSIONID=abc" in (self.headers.get("Cookie") or "") else 409, {"orders": []})
+            jar = self.headers.get("Cookie") or ""
+            # Both cookies come back: the shop's session and the load balancer's stickiness cookie.
+            self._answer(201 if "JSESSIONID=abc" in jar and "AWSALB=b1" in jar else 409, {"orders": []})
         else:
             self._answer(200, {"items": {}}, cookie=True)
 
