@@ -20,7 +20,7 @@ description:
     forwards out for the app tier, and the replies.
   - C(app) - the app port from the public subnets, HTTPS out (AWS APIs through the NAT or the endpoints),
     MySQL to the DB subnets, NFS inside the VPC when there is an EFS, NFS from the EFS's extra sources outside
-    the VPC (C(efs_extra_cidrs): the on-premises app servers that copy the uploads through the VPN),
+    the VPC (C(efs_extra_cidrs), the on-premises app servers that copy the uploads through the VPN),
     C(gearlift_app_egress_extra), SSH from C(gearlift_ssh_ingress_cidrs), and the replies.
   - C(db) - MySQL from the app subnets and C(gearlift_db_extra_ingress_cidrs); with an on-premises site, MySQL
     both ways with the site's networks (the database move) - and the replies.
@@ -97,13 +97,13 @@ def tier_nacl_rules(tier: str, plan: dict[str, Any]) -> dict[str, list[list[Any]
                 ingress += [_rule("tcp", cidr, _one(443)), _rule("tcp", cidr, _one(80))]
             for cidr in app:  # what the NAT forwards for the app tier
                 ingress.append(_rule("tcp", cidr, _one(443)))
-                ingress += [_rule(proto, cidr, _one(port)) for proto, _, port in extras]
+                ingress += [_rule(proto, cidr, _one(port)) for proto, _cidr, port in extras]
             ingress.append(_rule("tcp", ANYWHERE, EPHEMERAL))  # replies to the ALB's and the NAT's connections
             egress += [_rule("tcp", cidr, _one(app_port)) for cidr in app]  # ALB -> app hosts
             egress.append(_rule("tcp", ANYWHERE, _one(443)))
             egress += [_rule(proto, cidr, _one(port)) for proto, cidr, port in extras]
             egress.append(_rule("tcp", ANYWHERE, EPHEMERAL))  # replies to clients, NAT replies to app hosts
-            if any(proto == "udp" for proto, _, _ in extras):
+            if any(proto == "udp" for proto, _cidr, _port in extras):
                 ingress.append(_rule("udp", ANYWHERE, EPHEMERAL))
                 egress.append(_rule("udp", ANYWHERE, EPHEMERAL))
         elif tier == "app":
@@ -120,8 +120,8 @@ def tier_nacl_rules(tier: str, plan: dict[str, Any]) -> dict[str, list[list[Any]
                 egress.append(_rule("tcp", vpc, _one(2049)))
             egress += [_rule(proto, cidr, _one(port)) for proto, cidr, port in extras]
             egress += [_rule("tcp", cidr, EPHEMERAL) for cidr in public + app + ssh + efs_site]  # replies
-            if any(proto == "udp" for proto, _, _ in extras):
-                ingress += [_rule("udp", cidr, EPHEMERAL) for proto, cidr, _ in extras if proto == "udp"]
+            if any(proto == "udp" for proto, _cidr, _port in extras):
+                ingress += [_rule("udp", cidr, EPHEMERAL) for proto, cidr, _port in extras if proto == "udp"]
         elif tier == "db":
             ingress += [_rule("tcp", cidr, _one(3306)) for cidr in app + db_extra + onprem]
             ingress += [_rule("tcp", cidr, EPHEMERAL) for cidr in onprem]  # replies to the move's connections

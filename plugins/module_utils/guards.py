@@ -36,7 +36,7 @@ import re
 import zoneinfo
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Union
 
 try:
     from ansible_collections.gearlift.platform.plugins.module_utils import aws_catalog
@@ -52,7 +52,8 @@ except ImportError:  # loaded by file path (src/gearlift/report): take the sibli
     aws_catalog = importlib.util.module_from_spec(_CATALOG_SPEC)
     _CATALOG_SPEC.loader.exec_module(aws_catalog)
 
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+# typing.Union, not `|`: the alias is evaluated at import, on a target's Python too.
+IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
 # --------------------------------------------------------------------------
 # reference data
@@ -852,7 +853,7 @@ class _Checker:
                 "gearlift_flow_logs",
                 "false turns off VPC flow logs (PCI DSS 10.2.1, Security Hub EC2.6).",
             )
-        return vpc, [net for _, net, _ in chosen]
+        return vpc, [net for _setting, net, _derived in chosen]
 
     def check_onprem(self, vpc: ipaddress.IPv4Network | None) -> None:
         """The site-to-site VPN: the site's networks, its VPN device, the ASN."""
