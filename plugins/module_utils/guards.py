@@ -326,6 +326,7 @@ DEFAULTS: dict[str, Any] = {
     "gearlift_alarm_5xx_per_minute": 10,
     "gearlift_alarm_latency_seconds": 2.0,
     "gearlift_alarm_db_connections": 150,
+    "gearlift_standby_alarm_minutes": 60,
     "gearlift_backup_copy_region": "",
     "gearlift_backup_monthly_retention_days": 365,
     "gearlift_backup_selection": True,
@@ -419,6 +420,8 @@ RANGES: dict[str, tuple[int | None, int | None]] = {
     "gearlift_app_secret_rotation_days": (1, 365),
     "gearlift_backup_monthly_retention_days": (1, 36500),
     "gearlift_alarm_5xx_per_minute": (0, None),
+    # one-minute periods; CloudWatch evaluates at most a day of them
+    "gearlift_standby_alarm_minutes": (5, 1440),
     "gearlift_efs_provisioned_throughput_mibps": (0, EFS_PROVISIONED_MIBPS_MAX),
     "gearlift_efs_uid": (1, 4294967294),
     "gearlift_efs_gid": (1, 4294967294),
@@ -1637,6 +1640,7 @@ class _Checker:
         self.ranged("gearlift_alarm_5xx_per_minute")
         self.number("gearlift_alarm_latency_seconds")
         self.number("gearlift_alarm_db_connections")
+        self.ranged("gearlift_standby_alarm_minutes")
 
         copy_region = self.text("gearlift_backup_copy_region")
         region = self._typed.get("gearlift_region")

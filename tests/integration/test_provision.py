@@ -297,7 +297,7 @@ def test_dynamic_inventory_lists_the_fleet_and_ansible_reaches_it(provisioned: d
 
 # ---------------------------------------------------------------- issue 17: PCI DSS at the AWS layer
 
-HOST_LOG_GROUPS = {"apache-access", "apache-error", "app", "auth", "audit", "aide", "syslog"}
+HOST_LOG_GROUPS = {"apache-access", "apache-error", "app", "auth", "audit", "aide", "payment-page", "syslog"}
 CIS_FILTERS = {  # playbooks/vars/cis_metric_filters.yml: Security Hub CloudWatch.1 - .14
     "root-usage",
     "unauthorized-api-calls",
@@ -535,6 +535,31 @@ def test_egress_is_explicit_and_least_privilege_per_tier(provisioned: dict[str, 
         _egress(app) == {("tcp", 443, "0.0.0.0/0"), ("tcp", 3306, db["GroupId"]), ("tcp", 2049, efs["GroupId"])} | extra
     )
     assert db["IpPermissionsEgress"] == []
+
+
+def test_host_alarms_aide_payment_page_and_standby(provisioned: dict[str, Any]) -> None:
+    """PCI 10.4.1 / 11.5.2 / 11.6.1: metric filters on the hosts' AIDE and payment-page log groups and an alarm
+    each to the topic; an alarm on hosts left in Standby, fed by the group's collected metrics."""
+    logs, cloudwatch, topic = _c(provisioned, "logs"), _c(provisioned, "cloudwatch"), _topic(provisioned)
+    for group, name, words in (
+        ("aide", "aide-changes", "AIDE found differences"),
+        ("payment-page", "payment-page-changes", "PAYMENT_PAGE_CHANGED"),
+    ):
+        [metric_filter] = logs.describe_metric_filters(logGroupName=f"{LOG_PREFIX}/{group}")["metricFilters"]
+        assert metric_filter["filterName"] == f"{NAME}-host-{name}" and words in metric_filter["filterPattern"]
+        [transform] = metric_filter["metricTransformations"]
+        [alarm] = cloudwatch.describe_alarms(AlarmNames=[f"{NAME}-host-{name}"])["MetricAlarms"]
+        assert (alarm["Namespace"], alarm["MetricName"]) == (transform["metricNamespace"], transform["metricName"])
+        assert alarm["AlarmActions"] == [topic] and alarm["Threshold"] == 1
+    [standby] = cloudwatch.describe_alarms(AlarmNames=[f"{NAME}-hosts-in-standby"])["MetricAlarms"]
+    assert (standby["Namespace"], standby["MetricName"]) == ("AWS/AutoScaling", "GroupStandbyInstances")
+    assert standby["Dimensions"] == [{"Name": "AutoScalingGroupName", "Value": NAME}]
+    assert standby["Period"] * standby["EvaluationPeriods"] == 60 * 60  # gearlift_standby_alarm_minutes' default
+    assert standby["AlarmActions"] == [topic] and standby["Threshold"] == 0
+    group = _c(provisioned, "autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[NAME])[
+        "AutoScalingGroups"
+    ][0]
+    assert "GroupStandbyInstances" in {m["Metric"] for m in group.get("EnabledMetrics", [])}
 
 
 def test_s3_gateway_endpoint_reaches_only_the_accounts_and_the_agents_buckets(provisioned: dict[str, Any]) -> None:

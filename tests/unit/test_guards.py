@@ -630,6 +630,20 @@ BAD_CASES: list[tuple[str, dict[str, Any], str, str, str | None]] = [
         NO_OVERRIDE,
     ),
     (
+        "standby-alarm-too-short",
+        {"gearlift_standby_alarm_minutes": 1},
+        "gearlift_standby_alarm_minutes",
+        "1 is outside",
+        NO_OVERRIDE,
+    ),
+    (
+        "standby-alarm-longer-than-a-day",
+        {"gearlift_standby_alarm_minutes": 1441},
+        "gearlift_standby_alarm_minutes",
+        "1441 is outside",
+        NO_OVERRIDE,
+    ),
+    (
         "egress-world-smtp",
         {"gearlift_app_egress_extra": [{"port": 25, "cidr": "0.0.0.0/0", "description": "mail"}]},
         "gearlift_app_egress_extra",
