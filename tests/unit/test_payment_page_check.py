@@ -188,6 +188,31 @@ def test_a_strict_hand_written_policy_and_the_override_pass_the_csp_check(tmp_pa
     ):
         result = run_check(tmp_path, APACHE_PLAY, {"apache_trusted_proxy_cidrs": ["10.0.0.0/16"], **variables})
         out = result.stdout
-        assert CSP_TASK in out, out
-        after = out.split(CSP_TASK)[1].split("TASK [")[0]
-        assert "ok: [localhost]" in after, out
+        for task in (CSP_TASK, PAGE_TASK):  # both validations pass: the defaults of the page check are valid
+            assert task in out, out
+            assert "ok: [localhost]" in out.split(task)[1].split("TASK [")[0], out
+
+
+PAGE_TASK = "PCI 11.6.1 | Validate the payment page check's settings"
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        pytest.param({"apache_payment_page_path": "checkout"}, "apache_payment_page_path must be", id="relative-path"),
+        pytest.param({"apache_payment_page_path": "/pay now"}, '(got "/pay now")', id="space-in-path"),
+        pytest.param({"apache_payment_page_log": "/var/log/gearlift/"}, 'got "/var/log/gearlift/"', id="log-dir"),
+        pytest.param({"apache_payment_page_baseline_sha256": "abc123"}, "64 hex digits", id="short-sha256"),
+        pytest.param(
+            {"apache_payment_page_check_on_calendar": 'weekly"\nExecStartPre=/bin/x'}, "OnCalendar", id="unit-inject"
+        ),
+    ],
+)
+def test_bad_payment_page_check_settings_stop_before_any_change(
+    tmp_path: Path, changes: dict[str, object], words: str
+) -> None:
+    result = run_check(tmp_path, APACHE_PLAY, {"apache_trusted_proxy_cidrs": ["10.0.0.0/16"], **changes})
+    out = result.stdout + result.stderr
+    assert result.returncode == 2 and PAGE_TASK in out, out
+    assert words in " ".join(out.split()), out
+    assert "Install packages" not in out, out
