@@ -19,7 +19,7 @@ description:
     undo its surge or replace hosts while a batch is in Standby.
   - In check mode nothing is changed; the result and the diff show what would change.
 author:
-  - gearlift maintainers
+  - gearlift maintainers (!UNKNOWN)
 options:
   group_name:
     description: Name of the Auto Scaling group.
