@@ -5,7 +5,7 @@ One run, on the twin (the heavy lock, like every run that starts containers):
 1. the twin starts with hosts sized like their instance types (``--cpu-factor``, gearlift.twin.sizing)
    and the scaling service's clock compressed (``--time-scale``);
 2. today's estate comes up (the story's phase ``estate``, without its customers) and takes the ramp:
-   steps of ``--multiples`` x today's peak (``gearlift_onprem_peak_rps`` of the rehearsal inventory),
+   steps of ``--multiples`` x today's peak (``rehearsal_onprem_peak_rps`` of the rehearsal inventory),
    ``--step-seconds`` each, the load model of gearlift.peakload;
 3. the story's provision, bake, deploy, move and cutover build the target and move the shop onto it;
 4. the target takes the same ramp through the ALB, then a cool-down at the first step's load for
@@ -42,8 +42,8 @@ from gearlift.twin.errors import TwinError
 from gearlift.twin.twin import REPO_ROOT, Twin, TwinConfig
 
 INVENTORY = REPO_ROOT / "inventories" / "rehearsal"
-PEAK_RPS = "gearlift_onprem_peak_rps"
-ONPREM_COST = "gearlift_onprem_cost_per_hour"
+PEAK_RPS = "rehearsal_onprem_peak_rps"
+ONPREM_COST = "rehearsal_onprem_cost_per_hour"
 OUT = REPO_ROOT / "reports" / "peak"
 GROUP = "shop-rehearsal"
 

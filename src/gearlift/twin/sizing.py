@@ -30,8 +30,8 @@ from gearlift.twin.errors import TwinError
 
 CPU_FACTOR_ENV = "GEARLIFT_TWIN_CPU_FACTOR"
 #: The rehearsal inventory's sizes of today's servers (one fact: the twin and the report read them).
-ONPREM_VCPUS = "gearlift_onprem_server_vcpus"
-ONPREM_MEMORY = "gearlift_onprem_server_memory_mib"
+ONPREM_VCPUS = "rehearsal_onprem_server_vcpus"
+ONPREM_MEMORY = "rehearsal_onprem_server_memory_mib"
 TIME_SCALE_ENV = "GEARLIFT_TWIN_TIME_SCALE"
 #: Above this compression a round (about 2 s) spans several AWS minutes and alarms see gaps.
 MAX_TIME_SCALE = 60.0
