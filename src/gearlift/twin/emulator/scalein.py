@@ -85,6 +85,8 @@ def _pending(backend: Any) -> dict[str, tuple[str, float]]:
 def install() -> None:
     from moto.autoscaling import models
 
+    from gearlift.twin.emulator.lifecycle import deregister_from_target_groups
+
     original = models.FakeAutoScalingGroup.set_desired_capacity
 
     def set_desired_capacity(self: Any, new_capacity: int | None) -> None:
@@ -107,16 +109,7 @@ def install() -> None:
         ]
         victims = set(choose(candidates, excess))
         backend = self.autoscaling_backend
-        delay = 0.0
-        for arn in self.target_group_arns:
-            tg = backend.elbv2_backend.target_groups.get(arn)
-            if tg is None:
-                continue
-            registered = [{"Id": i} for i in victims if i in tg.targets]
-            if registered:
-                backend.elbv2_backend.deregister_targets(arn, registered)
-                delay = max(delay, float(tg.attributes.get("deregistration_delay.timeout_seconds", 300)))
-        until = time.monotonic() + delay
+        until = time.monotonic() + deregister_from_target_groups(backend.elbv2_backend, self, victims)
         for state in self.instance_states:
             if state.instance.id in victims:
                 state.lifecycle_state = "Terminating"
