@@ -312,6 +312,8 @@ DEFAULTS: dict[str, Any] = {
     "gearlift_db_app_username": "shop_app",
     "gearlift_app_secret_rotation_days": 30,
     "gearlift_app_secret_rotation_lambda_arn": "",
+    "gearlift_app_secret_rotation": True,
+    "gearlift_app_secret_rotation_ca_bundle": "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem",
     "gearlift_wait_for_rds": True,
     # shared storage (EFS) for the customers' uploaded designs
     "gearlift_efs": True,
@@ -1521,10 +1523,26 @@ class _Checker:
                     f"the function is in {match.group('region')}; Secrets Manager in {region} "
                     "needs one in its own region.",
                 )
-        elif rotation is not None and production:
+        own = self.flag("gearlift_app_secret_rotation")
+        if not rotation and not own and production:
             self.warn(
-                "gearlift_app_secret_rotation_lambda_arn",
-                "empty: the app's DB secret is not rotated (Security Hub SecretsManager.1 / .4).",
+                "gearlift_app_secret_rotation",
+                "false and no gearlift_app_secret_rotation_lambda_arn: the app's DB secret is not rotated "
+                "(Security Hub SecretsManager.1 / .4).",
+            )
+        app_user = self._typed.get("gearlift_db_app_username")
+        if (rotation or own) and isinstance(app_user, str) and len(app_user) > 26:
+            self.refuse(
+                "gearlift_db_app_username",
+                f"'{app_user}' is longer than 26 characters: the rotation alternates it with "
+                f"'{app_user}_clone', and MySQL logins end at 32.",
+            )
+        bundle = self.text("gearlift_app_secret_rotation_ca_bundle")
+        if own and not rotation and bundle is not None and not (bundle.startswith("https://") or bundle.startswith("/")):
+            self.refuse(
+                "gearlift_app_secret_rotation_ca_bundle",
+                f"'{bundle}' must be an https:// URL or an absolute path on the controller "
+                "(the database's CA bundle packed into the rotation function).",
             )
         self.flag("gearlift_wait_for_rds")
 

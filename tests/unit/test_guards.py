@@ -1141,3 +1141,37 @@ def test_role_argument_specs_refuse_a_wrong_type_before_the_guard_runs(tmp_path:
     assert "Validation of arguments failed" in output
     assert "gearlift_az_count" in output and "cannot be converted to an int" in output
     assert "Guards | Refuse insecure" not in output  # the module never started
+
+
+def test_the_toolkits_rotation_is_the_default_and_turning_it_off_without_a_function_is_warned() -> None:
+    own = validate(production(gearlift_app_secret_rotation_lambda_arn=""))
+    assert own.ok, own.errors
+    assert not [w for w in own.warnings if "not rotated" in w]
+    off = validate(production(gearlift_app_secret_rotation_lambda_arn="", gearlift_app_secret_rotation=False))
+    assert off.ok, off.errors
+    assert any(w.startswith("gearlift_app_secret_rotation: false") for w in off.warnings)
+
+
+def test_a_rotated_app_login_leaves_room_for_its_clone() -> None:
+    long_login = validate(production(gearlift_db_app_username="a" * 27))
+    assert any(e.startswith("gearlift_db_app_username") and "_clone" in e for e in long_login.errors)
+    assert validate(production(gearlift_db_app_username="a" * 26)).ok
+    unrotated = validate(
+        production(
+            gearlift_db_app_username="a" * 27,
+            gearlift_app_secret_rotation_lambda_arn="",
+            gearlift_app_secret_rotation=False,
+        )
+    )
+    assert unrotated.ok, unrotated.errors
+
+
+@pytest.mark.parametrize("bundle", ["global-bundle.pem", "http://example.com/ca.pem"])
+def test_the_rotation_ca_bundle_is_an_https_url_or_an_absolute_path(bundle: str) -> None:
+    result = validate(
+        production(gearlift_app_secret_rotation_lambda_arn="", gearlift_app_secret_rotation_ca_bundle=bundle)
+    )
+    assert any(e.startswith("gearlift_app_secret_rotation_ca_bundle") for e in result.errors), result.errors
+    assert validate(
+        production(gearlift_app_secret_rotation_lambda_arn="", gearlift_app_secret_rotation_ca_bundle="/etc/ca.pem")
+    ).ok
