@@ -43,6 +43,7 @@ public final class ShopServlet extends HttpServlet {
             // The driver is in WEB-INF/lib: register it from this web application's class loader.
             Class.forName("org.mariadb.jdbc.Driver");
             pool = new DbPool(settings.envFile, POOL_SIZE);
+            pool.refetchOnAuthFailure(settings.refetchFile);
         } catch (ClassNotFoundException | SQLException e) {
             Log.error("MariaDB Connector/J not found in the web application (" + e.getMessage() + ")");
             throw new UnavailableException("MariaDB Connector/J not found");

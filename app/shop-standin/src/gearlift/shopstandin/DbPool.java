@@ -29,12 +29,22 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * if the resulting settings differ the pool moves to a new generation: idle connections are
  * closed at once and borrowed ones are closed when returned. Connections are validated (COM_PING)
  * before being handed out.
+ *
+ * <p>A login the server refuses (error 1045, e.g. a rotated password the host has not fetched
+ * yet) makes the pool read the file again at once and, when a re-fetch file is configured, write
+ * it (at most every {@link #REFETCH_MIN_INTERVAL_NANOS}): a systemd path unit re-runs the secret
+ * fetcher, which rewrites the environment file, which the next borrow picks up. Open connections
+ * are never closed for a new password: with alternating logins the old one stays valid until the
+ * rotation after next.
  */
 final class DbPool implements AutoCloseable {
     /** MariaDB/MySQL errors meaning "this server is read-only right now" (e.g. during a cutover). */
     static final int ER_OPTION_PREVENTS_STATEMENT = 1290; // --read-only / --super-read-only
     static final int ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION = 1792;
     static final int ER_READ_ONLY_MODE = 1836; // MariaDB "Running in read-only mode"
+    /** The server refused the login (user or password). */
+    static final int ER_ACCESS_DENIED = 1045;
+    static final long REFETCH_MIN_INTERVAL_NANOS = TimeUnit.SECONDS.toNanos(15);
 
     private static final long MAX_LIFETIME_NANOS = TimeUnit.MINUTES.toNanos(10);
     private static final int CONNECT_TIMEOUT_MS = 3000;
@@ -52,6 +62,9 @@ final class DbPool implements AutoCloseable {
     private Stamp stamp; // guarded by cfgLock; null = never looked, MISSING = unreadable
     private String lastDbError; // guarded by this
     private long lastDbErrorAt; // guarded by this
+    private volatile Path refetchFile; // null: no re-fetch requests
+    private long lastRefetchAt; // guarded by cfgLock
+    private boolean refetchedOnce; // guarded by cfgLock
 
     private static final Stamp MISSING = new Stamp(null, -1, null);
 
@@ -157,6 +170,11 @@ final class DbPool implements AutoCloseable {
         this.driverVersion = d.getMajorVersion() + "." + d.getMinorVersion();
     }
 
+    /** Where to ask for a re-fetch of the secret after a refused login (null: never ask). */
+    void refetchOnAuthFailure(Path file) {
+        this.refetchFile = file;
+    }
+
     String driverVersion() {
         return driverVersion;
     }
@@ -259,7 +277,7 @@ final class DbPool implements AutoCloseable {
                 }
                 quietClose(p.conn);
             }
-            return new Lease(new Pooled(connect(s), s.gen));
+            return new Lease(new Pooled(connectOrReload(s), s.gen));
         } catch (SQLException | RuntimeException e) {
             permits.release();
             throw e;
@@ -280,6 +298,57 @@ final class DbPool implements AutoCloseable {
             logDbError("ping", e);
             return false;
         }
+    }
+
+    /**
+     * Connect with the snapshot's login; when the server refuses it, ask for a re-fetch, read the
+     * file again and, if that gave other settings, try once more with them.
+     */
+    private Connection connectOrReload(Snapshot s) throws SQLException {
+        try {
+            return connect(s);
+        } catch (SQLException e) {
+            if (!isAuthFailure(e)) {
+                throw e;
+            }
+            Log.warn("database refused the login of generation " + s.gen + " (" + describe(e)
+                    + "); re-reading " + envFile + requestRefetch());
+            synchronized (cfgLock) {
+                stamp = null; // read the file even if its stamp looks the same
+            }
+            refresh();
+            Snapshot now = snap;
+            if (now.gen == s.gen || now.cfg == null) {
+                throw e;
+            }
+            return connect(now);
+        }
+    }
+
+    /** Write the re-fetch file (throttled); the text to add to the log line. */
+    private String requestRefetch() {
+        Path file = refetchFile;
+        if (file == null) {
+            return "";
+        }
+        long now = System.nanoTime();
+        synchronized (cfgLock) {
+            if (refetchedOnce && now - lastRefetchAt < REFETCH_MIN_INTERVAL_NANOS) {
+                return " (re-fetch requested recently)";
+            }
+            refetchedOnce = true;
+            lastRefetchAt = now;
+        }
+        try {
+            Files.writeString(file, java.time.Instant.now() + "\n");
+            return "; asked for a re-fetch of the secret (" + file + ")";
+        } catch (IOException e) {
+            return "; could not ask for a re-fetch (" + file + ": " + e.getClass().getSimpleName() + ")";
+        }
+    }
+
+    static boolean isAuthFailure(SQLException e) {
+        return errorCode(e) == ER_ACCESS_DENIED;
     }
 
     private Connection connect(Snapshot s) throws SQLException {

@@ -52,6 +52,7 @@ public final class Main {
         DbPool pool;
         try {
             pool = new DbPool(envFile, POOL_SIZE);
+            pool.refetchOnAuthFailure(settings.refetchFile);
         } catch (SQLException e) {
             Log.error("MariaDB Connector/J not found on the class path (" + e.getMessage()
                     + "); install libmariadb-java");

@@ -15,6 +15,7 @@ final class Settings {
     final long uploadMaxBytes;
     final int sessionTimeoutSeconds;
     final int maxSessions;
+    final Path refetchFile; // null: no re-fetch requests on an authentication failure
 
     /** A setting with a bad value; the message names the variable and the accepted range. */
     static final class Invalid extends Exception {
@@ -26,8 +27,9 @@ final class Settings {
     }
 
     private Settings(Path envFile, Path uploadDir, long uploadMaxBytes, int sessionTimeoutSeconds,
-            int maxSessions) {
+            int maxSessions, Path refetchFile) {
         this.envFile = envFile;
+        this.refetchFile = refetchFile;
         this.uploadDir = uploadDir;
         this.uploadMaxBytes = uploadMaxBytes;
         this.sessionTimeoutSeconds = sessionTimeoutSeconds;
@@ -43,7 +45,12 @@ final class Settings {
         long max = number(env, "SHOP_UPLOAD_MAX_BYTES", DEFAULT_UPLOAD_MAX, 1, 1024L * 1024 * 1024);
         int timeout = (int) number(env, "SHOP_SESSION_TIMEOUT", DEFAULT_SESSION_TIMEOUT_S, 1, 7 * 86400);
         int maxSessions = (int) number(env, "SHOP_MAX_SESSIONS", DEFAULT_MAX_SESSIONS, 1, 10_000_000);
-        return new Settings(envFile, Path.of(dir).normalize(), max, timeout, maxSessions);
+        String refetch = value(env, "SHOP_DB_REFETCH_FILE", "");
+        if (!refetch.isEmpty() && !refetch.startsWith("/")) {
+            throw new Invalid("SHOP_DB_REFETCH_FILE must be an absolute path");
+        }
+        return new Settings(envFile, Path.of(dir).normalize(), max, timeout, maxSessions,
+                refetch.isEmpty() ? null : Path.of(refetch).normalize());
     }
 
     private static String value(Function<String, String> env, String key, String dflt) {
@@ -71,6 +78,7 @@ final class Settings {
     @Override
     public String toString() {
         return "upload dir " + uploadDir + ", upload max " + uploadMaxBytes + " bytes, session timeout "
-                + sessionTimeoutSeconds + "s, max sessions " + maxSessions;
+                + sessionTimeoutSeconds + "s, max sessions " + maxSessions
+                + (refetchFile == null ? "" : ", re-fetch requests " + refetchFile);
     }
 }
