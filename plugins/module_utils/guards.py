@@ -1538,7 +1538,12 @@ class _Checker:
                 f"'{app_user}_clone', and MySQL logins end at 32.",
             )
         bundle = self.text("gearlift_app_secret_rotation_ca_bundle")
-        if own and not rotation and bundle is not None and not (bundle.startswith("https://") or bundle.startswith("/")):
+        if (
+            own
+            and not rotation
+            and bundle is not None
+            and not (bundle.startswith("https://") or bundle.startswith("/"))
+        ):
             self.refuse(
                 "gearlift_app_secret_rotation_ca_bundle",
                 f"'{bundle}' must be an https:// URL or an absolute path on the controller "

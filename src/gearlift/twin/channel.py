@@ -24,7 +24,10 @@ IMAGE_RESTORE: Final = "image-restore"
 TICK: Final = "tick"
 # Temporary credentials of an instance's profile role, for the IMDS server: {"instance_id": ...}.
 ROLE_CREDENTIALS: Final = "role-credentials"
-REPORTS: Final = frozenset({IMAGE_AVAILABLE, IMAGE_RESTORE, TARGET_HEALTH, TICK, ROLE_CREDENTIALS})
+# The secret rotations to run now (RotateSecret, the schedule), with each rotation function's code,
+# configuration and role credentials, for the data plane's Lambda stand-in: {"region": ...}.
+ROTATIONS: Final = "rotations"
+REPORTS: Final = frozenset({IMAGE_AVAILABLE, IMAGE_RESTORE, TARGET_HEALTH, TICK, ROLE_CREDENTIALS, ROTATIONS})
 
 
 def send(endpoint: str, report: str, body: dict[str, Any], timeout: float = 10) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from gearlift.twin.dataplane.ec2 import Ec2Reconciler
 from gearlift.twin.dataplane.efs import EfsReconciler
 from gearlift.twin.dataplane.elbv2 import AlbReconciler, TargetHealthReconciler
 from gearlift.twin.dataplane.imds import ImdsReconciler, ImdsServer
+from gearlift.twin.dataplane.lambdas import LambdaRuntime
 from gearlift.twin.dataplane.network import FirewallReconciler
 from gearlift.twin.dataplane.rds import RdsReconciler
 from gearlift.twin.dataplane.route53 import NameResolver, Route53Reconciler, front_doors
@@ -98,6 +99,7 @@ class Twin:
         self.route53: Route53Reconciler | None = None
         self.efs: EfsReconciler | None = None
         self.scaling: ScalingReconciler | None = None
+        self.lambdas: LambdaRuntime | None = None
         # The data plane, in the order one round runs it (gearlift.twin.dataplane).
         self.reconcilers: tuple[Reconciler, ...] = ()
         self._stop = threading.Event()
@@ -254,6 +256,10 @@ class Twin:
         self.ec2.extra_mounts = self.efs.run_args
         self.ec2.extra_mount_points = self.efs.mount_points()
         self.ec2.cpu_factor = self.config.cpu_factor
+        # After rds in the round: the rotation functions reach the databases it lists.
+        self.lambdas = LambdaRuntime(
+            self.endpoints.moto, self.config.region, layout.network, layout.state_dir / "lambda", self.log
+        )
         self.scaling = ScalingReconciler.for_twin(self.clients, self.log, self.alb, self.config.time_scale)
         self.reconcilers = (
             AccountImages(layout, self.clients, self.log),
@@ -263,6 +269,7 @@ class Twin:
             TargetHealthReconciler(self.checker, self.alb, self.clients, self.config.region),
             self.asg,
             self.rds,
+            self.lambdas,
             self.alb,
             self.route53,
             self.efs,

@@ -447,7 +447,7 @@ def _acm_dns_validation() -> None:
 
 
 def apply() -> None:
-    from gearlift.twin.emulator import lifecycle, refresh, scalein
+    from gearlift.twin.emulator import lifecycle, refresh, rotation, scalein
 
     lifecycle.apply()
     refresh.install()
@@ -465,3 +465,5 @@ def apply() -> None:
     _ec2_launch_template_role_and_metadata_options()
     _route53_alias_without_ttl()
     _acm_dns_validation()
+    # RotateSecret queues the rotation for the data plane's Lambda stand-in (moto's invoke needs docker).
+    rotation.install()

@@ -57,6 +57,10 @@ def data_plane_channel(environ: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         return 200, {"targets": lifecycle.report_target_health(account, region, dict(body["target_groups"]))}
     if what == channel.ROLE_CREDENTIALS:
         return 200, iam.role_credentials(account, region, str(body["instance_id"]))
+    if what == channel.ROTATIONS:
+        from gearlift.twin.emulator.rotation import take_rotations
+
+        return 200, take_rotations(account, region)
     if what == channel.TICK:
         refresh.tick_all()
         return 200, {"ticked": True}
