@@ -12,6 +12,8 @@ function did, which leaves the secret without a value. Here:
   rotation (secret, version id, function, steps) is queued;
 - a secret whose ``AWSPENDING`` version is not ``AWSCURRENT`` has a rotation in progress:
   RotateSecret answers AWS's ``InvalidRequestException`` and that rotation is reattempted;
+- UpdateSecretVersionStage moving AWSCURRENT makes that version the one GetSecretValue answers
+  without a version (moto moves only the label);
 - the schedule: a secret whose ``NextRotationDate`` passed is rotated as if RotateSecret had
   been called (Secrets Manager's rotation window is not modelled: at once);
 - ``take_rotations`` (the data plane's ``rotations`` report) hands the queue out with what the
@@ -111,6 +113,11 @@ def install() -> None:
         if unfinished:
             queue(Rotation(self.account_id, self.region_name, secret.arn, unfinished, function, list(STEPS)))
             raise InvalidRequestException("A previous rotation isn't complete. That rotation will be reattempted.")
+        # A finished rotation leaves AWSPENDING beside AWSCURRENT; moto takes that for one in progress.
+        for version in secret.versions.values():
+            stages = version.get("version_stages", [])
+            if "AWSPENDING" in stages and "AWSCURRENT" in stages:
+                stages.remove("AWSPENDING")
         before = set(secret.versions)
         _DEFERRING["on"] = True
         try:
@@ -135,8 +142,29 @@ def install() -> None:
             )
         if secret.auto_rotate_after_days:
             secret.next_rotation_date = int(time.time()) + int(secret.auto_rotate_after_days) * 86400
+        # AWS answers with the new (pending) version's id; moto with the current one.
+        return secret.to_short_dict(version_id=token) if token else answer
+
+    move = models.SecretsManagerBackend.update_secret_version_stage
+
+    def move_current_as_aws(
+        self: Any,
+        secret_id: str,
+        version_stage: str,
+        remove_from_version_id: str | None = None,
+        move_to_version_id: str | None = None,
+    ) -> Any:
+        # moto moves the label but GetSecretValue without a version keeps answering the old value.
+        answer = move(self, secret_id, version_stage, remove_from_version_id, move_to_version_id)
+        if version_stage == "AWSCURRENT" and move_to_version_id:
+            secret = self.secrets[secret_id]
+            version = secret.versions[move_to_version_id]
+            secret.set_default_version_id(move_to_version_id)
+            secret.secret_string = version.get("secret_string")
+            secret.secret_binary = version.get("secret_binary")
         return answer
 
+    setattr(models.SecretsManagerBackend, "update_secret_version_stage", move_current_as_aws)  # noqa: B010
     setattr(LambdaBackend, "invoke", invoke_unless_deferred)  # noqa: B010
     setattr(models.SecretsManagerBackend, "rotate_secret", rotate_as_aws)  # noqa: B010
 
