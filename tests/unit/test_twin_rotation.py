@@ -26,17 +26,22 @@ REGION = "eu-west-1"
 FUNCTION = """
 import json, os, botocore.session
 def handler(event, context):
-    sm = botocore.session.get_session().create_client("secretsmanager", endpoint_url=os.environ["SECRETS_MANAGER_ENDPOINT"])
+    endpoint = os.environ["SECRETS_MANAGER_ENDPOINT"]
+    sm = botocore.session.get_session().create_client("secretsmanager", endpoint_url=endpoint)
     sid, token, step = event["SecretId"], event["ClientRequestToken"], event["Step"]
     assert os.environ["AWS_SESSION_TOKEN"] and os.environ["MARKER"] == "set-by-function-config"
     if step == "createSecret":
         cur = json.loads(sm.get_secret_value(SecretId=sid, VersionStage="AWSCURRENT")["SecretString"])
         cur["password"] = "rotated"
-        sm.put_secret_value(SecretId=sid, ClientRequestToken=token, SecretString=json.dumps(cur), VersionStages=["AWSPENDING"])
+        sm.put_secret_value(
+            SecretId=sid, ClientRequestToken=token, SecretString=json.dumps(cur), VersionStages=["AWSPENDING"]
+        )
     if step == "finishSecret":
         stages = sm.describe_secret(SecretId=sid)["VersionIdsToStages"]
         old = next(v for v, s in stages.items() if "AWSCURRENT" in s)
-        sm.update_secret_version_stage(SecretId=sid, VersionStage="AWSCURRENT", MoveToVersionId=token, RemoveFromVersionId=old)
+        sm.update_secret_version_stage(
+            SecretId=sid, VersionStage="AWSCURRENT", MoveToVersionId=token, RemoveFromVersionId=old
+        )
     return step
 """
 TRUST = {

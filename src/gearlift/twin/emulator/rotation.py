@@ -155,7 +155,7 @@ def install() -> None:
         move_to_version_id: str | None = None,
     ) -> Any:
         # moto moves the label but GetSecretValue without a version keeps answering the old value.
-        answer = move(self, secret_id, version_stage, remove_from_version_id, move_to_version_id)
+        answer = move(self, secret_id, version_stage, remove_from_version_id, move_to_version_id)  # type: ignore[arg-type]
         if version_stage == "AWSCURRENT" and move_to_version_id:
             secret = self.secrets[secret_id]
             version = secret.versions[move_to_version_id]
