@@ -15,7 +15,7 @@ from moto import mock_aws
 
 from gearlift.twin.emulator import fidelity
 
-from .module_harness import CallLog, dummy_aws_env, run_main
+from .module_harness import REPO, CallLog, dummy_aws_env, role_defaults, run_main, task_args
 
 REGION = "eu-west-1"
 TOKEN = "Aa1!" * 16  # 64 characters, the shape playbooks/session_store.yml generates
@@ -235,3 +235,31 @@ def test_absent_deletes_and_then_changes_nothing(account):
         module.main, {"replication_group_id": "shop-rehearsal-sessions", "state": "absent", "region": REGION}
     )
     assert not again.failed and again["changed"] is False
+
+
+def test_the_session_store_playbook_task_creates_the_group_it_promises(account):
+    """playbooks/session_store.yml's task, templated with the guards' defaults and redis, against moto."""
+    variables = {
+        **role_defaults("guards"),
+        "gearlift_session_store": "redis",
+        "gearlift_project": "shop",
+        "gearlift_environment": "rehearsal",
+        "gearlift_name": "shop-rehearsal",
+        "gearlift_region": REGION,
+        "gearlift_tags": {"gearlift:project": "shop"},
+        "gearlift_key_arns": {"data": account["key_arn"]},
+        "naming_session_store": "shop-rehearsal-sessions",
+        "naming_cache_subnet_group": "shop-cache",
+        "session_cache_sg": {"group_id": account["sgs"][0]},
+        "session_secret": {"auth_token": TOKEN},
+        "ansible_check_mode": False,
+    }
+    name, task = task_args(REPO / "playbooks" / "session_store.yml", "PCI 4.2.1 | the session store", variables)
+    assert name == "gearlift.platform.elasticache_replication_group"
+    assert task["auth_token"] == TOKEN and task["allow_no_auth"] is False
+    result = run_main(module.main, task)
+    assert not result.failed, result.data
+    [group] = boto3.client("elasticache", region_name=REGION).describe_replication_groups()["ReplicationGroups"]
+    assert group["TransitEncryptionEnabled"] and group["AuthTokenEnabled"] and group["AtRestEncryptionEnabled"]
+    assert group["MultiAZ"] == "enabled" and len(group["MemberClusters"]) == 2
+    assert group["KmsKeyId"] == account["key_arn"]
