@@ -9,7 +9,7 @@ from typing import Any
 
 from gearlift.report import availability, cis, cost, diagram, pci, repo
 from gearlift.report.errors import ReportError
-from gearlift.report.evidence import AuditSet, DrillSet
+from gearlift.report.evidence import AuditSet, DrillSet, PeakSet
 from gearlift.report.inputs import DesignInputs, design_inputs
 from gearlift.report.inventory import Inventory
 from gearlift.report.runbooks import Runbook, runbooks
@@ -49,6 +49,7 @@ class Report:
     waf_rules: int
     notes: list[str] = field(default_factory=list)
     session_mode: str = ""
+    peak: PeakSet = field(default_factory=PeakSet)
 
     def prices_used(self) -> list[cost.Price]:
         """Each price the estimate used, once, in the order of the lines."""
@@ -135,6 +136,7 @@ def build_report(
     audit: AuditSet,
     drills: DrillSet,
     prices: cost.PriceTable,
+    peak: PeakSet | None = None,
 ) -> Report:
     guards = repo.load_guards(repo_root)
     inputs = design_inputs(inventory, guards)
@@ -192,4 +194,5 @@ def build_report(
         waf_rules=waf_rules,
         notes=notes + list(estimate.notes),
         session_mode=availability.session_mode(inputs),
+        peak=peak or PeakSet(),
     )
