@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 module: elasticache_replication_group
 short_description: An ElastiCache for Redis OSS / Valkey replication group (cluster mode disabled), secure by default
 description:
-  - Creates, updates or deletes one replication group: a primary and O(replicas) replicas in a cache subnet
+  - Creates, updates or deletes one replication group - a primary and O(replicas) replicas in a cache subnet
     group, behind the given security groups, with in-transit encryption (TLS), at-rest encryption with a KMS
     key and an AUTH token. Multi-AZ with automatic failover is on whenever there is a replica.
   - In place it changes the description, the security groups, the node type, failover and snapshot retention
@@ -20,7 +20,8 @@ description:
   - community.aws has no replication group module (community.aws.elasticache manages single-node clusters).
   - Pure logic in module_utils/elasticache.py.
 version_added: 1.0.0
-author: gearlift maintainers
+author:
+  - gearlift maintainers (!UNKNOWN)
 options:
   replication_group_id:
     description: The group's id (1-40 lowercase letters, digits, hyphens).
