@@ -60,8 +60,13 @@ def test_sshd_hardened(host):
     assert "sha1" not in config["kexalgorithms"]
     dropin = host.file("/etc/ssh/sshd_config.d/00-gearlift-hardening.conf")
     assert dropin.mode == 0o600 and dropin.user == "root"
-    assert host.service("ssh").is_running
-    # The running daemon (reloaded by the handler) offers public keys only and shows the banner.
+    # Socket activation (prepare.yml, as on Ubuntu 24.04): ssh.socket listens, ssh.service is not
+    # enabled; the role validated every change although /run/sshd did not exist before it ran.
+    socket = host.service("ssh.socket")
+    assert socket.is_enabled and socket.is_running
+    assert not host.service("ssh.service").is_enabled
+    assert host.file("/etc/tmpfiles.d/gearlift-sshd.conf").contains("^d /run/sshd 0755 root root")
+    # The daemon the socket starts offers public keys only, shows the banner and refuses weak ciphers.
     attempt = host.run(
         "ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
         "-o PreferredAuthentications=password,keyboard-interactive root@127.0.0.1 true"
@@ -69,6 +74,12 @@ def test_sshd_hardened(host):
     assert attempt.rc != 0
     assert "Permission denied (publickey)" in attempt.stderr
     assert "Authorised access only" in attempt.stderr
+    weak = host.run(
+        "ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
+        "-o Ciphers=aes128-cbc root@127.0.0.1 true"
+    )
+    assert weak.rc != 0 and "no matching cipher" in weak.stderr, weak.stderr
+    assert host.service("ssh").is_running  # started by ssh.socket on the first connection
 
 
 def test_password_quality_and_lockout(host):
