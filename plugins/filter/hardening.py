@@ -10,6 +10,7 @@ controls that will not be applied on a host, and judge the output of the read-on
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -471,6 +472,117 @@ def hardening_audit(
     return results
 
 
+ANY = ("0.0.0.0/0", "::/0", "any")
+
+
+def _cidr(value: Any, name: str) -> str:
+    text = str(value).strip()
+    if text in ANY:
+        return "any"
+    try:
+        network = ipaddress.ip_network(text, strict=False)
+    except ValueError as exc:
+        raise AnsibleFilterError(f"{name}: {text!r} is not an address or CIDR") from exc
+    # ufw shows a single host without its prefix length
+    return str(network.network_address) if network.prefixlen == network.max_prefixlen else str(network)
+
+
+def _port(value: Any, name: str) -> int:
+    try:
+        port = int(value)
+    except (TypeError, ValueError):
+        port = 0
+    if not 1 <= port <= 65535:
+        raise AnsibleFilterError(f"{name}: port must be 1..65535 (got {value!r})")
+    return port
+
+
+def resolvers(text: str) -> list[str]:
+    """Non-loopback nameserver addresses of resolv.conf text (systemd-resolved's stub 127.0.0.53 is local)."""
+    found = []
+    for match in re.finditer(r"^\s*nameserver\s+(\S+)", text or "", re.M):
+        try:
+            address = ipaddress.ip_address(match[1].split("%")[0])
+        except ValueError:
+            continue
+        if not address.is_loopback and str(address) not in found:
+            found.append(str(address))
+    return found
+
+
+def hardening_egress_rules(settings: Mapping[str, Any], resolv_conf: str = "") -> list[dict[str, Any]]:
+    """The host firewall's outbound allow-list (ufw: to, port, proto, comment), mirroring the app tier's
+    security group (443 out, the DB port to the DB subnets, NFS to EFS, extra rules) plus the link-local
+    AWS services a host needs: the DNS resolvers (configured and the host's own), the time servers, IMDS."""
+    rules: list[dict[str, Any]] = []
+
+    def add(to: Any, port: Any, proto: str, comment: str, name: str) -> None:
+        if proto not in ("tcp", "udp"):
+            raise AnsibleFilterError(f"{name}: proto must be tcp or udp (got {proto!r})")
+        rule = {
+            "to": _cidr(to, name),
+            "port": _port(port, name),
+            "proto": proto,
+            "comment": f"gearlift egress: {comment}",
+        }
+        if all((rule["to"], rule["port"], rule["proto"]) != (r["to"], r["port"], r["proto"]) for r in rules):
+            rules.append(rule)
+
+    for cidr in settings.get("https_cidrs") or []:
+        add(
+            cidr,
+            443,
+            "tcp",
+            "HTTPS (AWS APIs through the NAT or the endpoints)",
+            "hardening_firewall_egress_https_cidrs",
+        )
+    db_port = settings.get("db_port", 3306)
+    for cidr in settings.get("db_cidrs") or []:
+        add(cidr, db_port, "tcp", "the database", "hardening_firewall_egress_db_cidrs")
+    for cidr in settings.get("efs_cidrs") or []:
+        add(cidr, 2049, "tcp", "NFS to EFS", "hardening_firewall_egress_efs_cidrs")
+    for server in [*(settings.get("dns_servers") or []), *resolvers(resolv_conf)]:
+        for proto in ("udp", "tcp"):
+            add(server, 53, proto, "DNS", "hardening_firewall_egress_dns_servers")
+    for server in settings.get("ntp_servers") or []:
+        try:
+            ipaddress.ip_address(str(server))
+            target = str(server)
+        except ValueError:
+            target = "any"  # a time server by name: its addresses are not known here
+        add(target, 123, "udp", "NTP", "hardening_chrony_servers")
+    if settings.get("imds", True):
+        add(
+            "169.254.169.254",
+            80,
+            "tcp",
+            "instance metadata (IMDSv2, the instance role credentials)",
+            "hardening_firewall_egress_imds",
+        )
+    for index, extra in enumerate(settings.get("extra") or []):
+        name = f"hardening_firewall_egress_extra[{index}]"
+        if not isinstance(extra, Mapping) or "port" not in extra or "cidr" not in extra:
+            raise AnsibleFilterError(f"{name}: needs port and cidr (proto tcp or udp, description optional)")
+        add(
+            extra["cidr"],
+            extra["port"],
+            str(extra.get("proto", "tcp")).lower(),
+            str(extra.get("description", "extra")),
+            name,
+        )
+    return rules
+
+
+def hardening_egress_checks(rules: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Audit checks: `ufw status verbose` shows an ALLOW OUT line for each rule ("<to> <port>/<proto>")."""
+    checks = []
+    for rule in rules:
+        target = "" if rule["to"] == "any" else re.escape(str(rule["to"])) + " "
+        regex = f"^{target}{rule['port']}/{rule['proto']}\\s+ALLOW OUT\\s"
+        checks.append({"type": "output", "command": "ufw", "regex": regex})
+    return checks
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
@@ -480,4 +592,6 @@ class FilterModule:
             "hardening_plan": hardening_plan,
             "hardening_audit_reads": hardening_audit_reads,
             "hardening_audit": hardening_audit,
+            "hardening_egress_rules": hardening_egress_rules,
+            "hardening_egress_checks": hardening_egress_checks,
         }

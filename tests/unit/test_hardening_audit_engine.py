@@ -23,6 +23,8 @@ from ansible_collections.gearlift.platform.plugins.filter.hardening import (
     hardening_audit,
     hardening_audit_reads,
     hardening_controls,
+    hardening_egress_checks,
+    hardening_egress_rules,
     hardening_plan,
     mode_ok,
 )
@@ -407,3 +409,56 @@ def test_real_catalog_resolves_and_is_judged_end_to_end(tmp_path: Path) -> None:
         results["5.1.20"]["status"] == "skipped" and results["5.1.20"]["detail"] == "toggle off: hardening_rule_5_1_20"
     )
     assert results["pci-6.3.3-apt-listbugs"]["detail"] == "toggle off: hardening_rule_pci_6_3_3_apt_listbugs"
+
+
+APP_TIER = {
+    "https_cidrs": ["0.0.0.0/0"],
+    "db_port": 3306,
+    "db_cidrs": ["10.20.0.0/16"],
+    "efs_cidrs": ["10.20.0.0/16"],
+    "dns_servers": ["169.254.169.253"],
+    "ntp_servers": ["169.254.169.123"],
+    "imds": True,
+    "extra": [{"port": 80, "cidr": "0.0.0.0/0", "description": "OS package mirrors"}],
+}
+
+
+def test_egress_allow_list_mirrors_the_app_security_group() -> None:
+    resolv = "# stub\nnameserver 127.0.0.53\nnameserver 10.20.0.2\nnameserver ::1\n"
+    rules = {(r["to"], r["port"], r["proto"]) for r in hardening_egress_rules(APP_TIER, resolv)}
+    assert rules == {
+        ("any", 443, "tcp"),  # the app group's 443 out
+        ("10.20.0.0/16", 3306, "tcp"),  # the DB
+        ("10.20.0.0/16", 2049, "tcp"),  # EFS
+        ("any", 80, "tcp"),  # gearlift_app_egress_extra
+        ("169.254.169.253", 53, "udp"),
+        ("169.254.169.253", 53, "tcp"),
+        ("10.20.0.2", 53, "udp"),  # the VPC resolver from resolv.conf; the loopback stubs are not rules
+        ("10.20.0.2", 53, "tcp"),
+        ("169.254.169.123", 123, "udp"),  # Amazon Time Sync
+        ("169.254.169.254", 80, "tcp"),  # IMDS
+    }
+    no_imds = hardening_egress_rules({**APP_TIER, "imds": False, "ntp_servers": ["ntp.example.org"]})
+    assert ("169.254.169.254", 80, "tcp") not in {(r["to"], r["port"], r["proto"]) for r in no_imds}
+    assert ("any", 123, "udp") in {(r["to"], r["port"], r["proto"]) for r in no_imds}  # a server by name
+
+
+def test_egress_checks_match_ufw_status_lines() -> None:
+    checks = hardening_egress_checks(hardening_egress_rules(APP_TIER))
+    status = (
+        "Status: active\nDefault: deny (incoming), deny (outgoing), deny (routed)\n\n"
+        "To                         Action      From\n--                         ------      ----\n"
+        "443/tcp                    ALLOW OUT   Anywhere                   # gearlift egress: HTTPS\n"
+        "10.20.0.0/16 3306/tcp      ALLOW OUT   Anywhere                   # gearlift egress: the database\n"
+        "10.20.0.0/16 2049/tcp      ALLOW OUT   Anywhere\n80/tcp                     ALLOW OUT   Anywhere\n"
+        "169.254.169.253 53/udp     ALLOW OUT   Anywhere\n169.254.169.253 53/tcp     ALLOW OUT   Anywhere\n"
+        "169.254.169.123 123/udp    ALLOW OUT   Anywhere\n169.254.169.254 80/tcp     ALLOW OUT   Anywhere\n"
+    )
+    control = {"id": "4.2.5", "cis": "4.2.5", "pci": "1.3.2", "title": "egress", "toggle": "t_on"}
+    control["check"] = {"type": "all", "checks": checks}
+    judge = hardening_controls(_catalog([control]))
+    outputs = {"ufw": {"rc": 0, "stdout": status}}
+    assert hardening_audit(judge, TOGGLES, False, "cis", outputs, [])[0]["status"] == "pass"
+    missing_db = {"ufw": {"rc": 0, "stdout": status.replace("10.20.0.0/16 3306/tcp", "10.99.0.0/16 3306/tcp")}}
+    result = hardening_audit(judge, TOGGLES, False, "cis", missing_db, [])[0]
+    assert result["status"] == "fail" and "3306" in result["detail"], result
