@@ -122,6 +122,14 @@ def _check_problems(where: str, check: Any) -> list[str]:
     problems = [f"{where}: {kind} check lacks {name}" for name in CHECK_FIELDS[kind] if name not in check]
     if "op" in check and check["op"] not in OPS:
         problems.append(f"{where}: unknown op {check['op']!r}")
+    if "argv" in check:
+        argv = check["argv"]
+        if kind != "output":
+            problems.append(f"{where}: argv is for output checks")
+        elif not isinstance(argv, list) or not argv or not all(isinstance(a, (str, int)) for a in argv):
+            problems.append(f"{where}: argv must be a list of strings")
+        elif not str(argv[0]).startswith("/"):
+            problems.append(f"{where}: argv[0] must be an absolute path (got {argv[0]!r})")
     if kind in ("all", "any"):
         subs = check.get("checks")
         if not isinstance(subs, list) or not subs:
@@ -210,6 +218,11 @@ def hardening_controls(catalog: Mapping[str, Any]) -> list[dict[str, Any]]:
             control["section_toggle"] = section_toggle
             control.setdefault("level", None)
             controls.append(control)
+    commands: dict[str, Any] = {}
+    for control in controls:
+        for leaf in _leaves(control.get("check") or {}):
+            if "argv" in leaf and commands.setdefault(str(leaf["command"]), leaf["argv"]) != leaf["argv"]:
+                problems.append(f"{control['id']}: command {leaf['command']} has different argv in the catalog")
     if problems:
         raise AnsibleFilterError("hardening catalog: " + "; ".join(problems))
     return controls
@@ -279,8 +292,9 @@ def hardening_plan(
 
 def hardening_audit_reads(
     controls: Sequence[Mapping[str, Any]], commands: Sequence[Mapping[str, Any]]
-) -> dict[str, list[str]]:
-    """What the audit reads: paths to stat, configuration paths to read, systemd units."""
+) -> dict[str, list[Any]]:
+    """What the audit reads: the catalog's own read-only commands (output checks with argv), paths to stat,
+    configuration paths to read, systemd units."""
     leaves = [leaf for control in controls if "check" in control for leaf in _leaves(control["check"])]
     stat = {str(leaf["path"]) for leaf in leaves if leaf["type"] == "stat"}
     stat |= {
@@ -288,8 +302,16 @@ def hardening_audit_reads(
         for c in controls
         if isinstance(c.get("requires"), Mapping) and "path" in c["requires"]
     }
-    stat |= {str(command["binary"]) for command in commands}
+    catalog_commands: dict[str, dict[str, Any]] = {}
+    for leaf in leaves:
+        if leaf["type"] == "output" and "argv" in leaf:
+            argv = [str(arg) for arg in leaf["argv"]]
+            catalog_commands.setdefault(
+                str(leaf["command"]), {"name": str(leaf["command"]), "binary": argv[0], "argv": argv}
+            )
+    stat |= {str(command["binary"]) for command in [*commands, *catalog_commands.values()]}
     return {
+        "commands": [catalog_commands[name] for name in sorted(catalog_commands)],
         "stat_paths": sorted(stat),
         "content_paths": sorted({str(leaf["path"]) for leaf in leaves if leaf["type"] == "content"}),
         "units": sorted({str(leaf["name"]) for leaf in leaves if leaf["type"] == "unit"}),
@@ -472,6 +494,25 @@ def hardening_audit(
     return results
 
 
+def hardening_verify(control: Mapping[str, Any], result: Mapping[str, Any]) -> bool:
+    """A control the role verifies instead of changing: its output check (argv) against the registered result
+    of running that argv. True when the check passes."""
+    check = control.get("check") or {}
+    names = {str(leaf.get("command")) for leaf in _leaves(check) if leaf.get("type") == "output" and "argv" in leaf}
+    if len(names) != 1 or any(leaf.get("type") != "output" for leaf in _leaves(check)):
+        raise AnsibleFilterError(f"hardening_verify: {control.get('id')} needs output checks of one command with argv")
+    ok, _ = _check(check, _Host({names.pop(): result}, []))
+    return ok
+
+
+def hardening_argv(control: Mapping[str, Any]) -> list[str]:
+    """The argv of a control's output check (the command a verify task runs, the same the audit runs)."""
+    for leaf in _leaves(control.get("check") or {}):
+        if leaf.get("type") == "output" and "argv" in leaf:
+            return [str(arg) for arg in leaf["argv"]]
+    raise AnsibleFilterError(f"hardening_argv: {control.get('id')} has no output check with argv")
+
+
 ANY = ("0.0.0.0/0", "::/0", "any")
 
 
@@ -592,6 +633,8 @@ class FilterModule:
             "hardening_plan": hardening_plan,
             "hardening_audit_reads": hardening_audit_reads,
             "hardening_audit": hardening_audit,
+            "hardening_verify": hardening_verify,
+            "hardening_argv": hardening_argv,
             "hardening_egress_rules": hardening_egress_rules,
             "hardening_egress_checks": hardening_egress_checks,
         }

@@ -338,6 +338,7 @@ def test_audit_reads_what_the_checks_need() -> None:
     controls = hardening_controls(_catalog(CONTROLS))
     reads = hardening_audit_reads(controls, [{"name": "sshd", "binary": "/usr/sbin/sshd"}])
     assert reads == {
+        "commands": [],
         "stat_paths": ["/etc/shadow", "/usr/sbin/sshd"],
         "content_paths": ["/etc/issue", "/etc/security/pwquality.conf.d"],
         "units": ["aide.timer"],

@@ -275,3 +275,19 @@ def test_firewire_audit_covers_every_blacklisted_module() -> None:
         pattern = re.escape(module).replace(r"\-", "-").replace("-", "[-_]")
         assert any(pattern in regex and "install" in regex for regex in regexes), module
         assert any(pattern in regex and "blacklist" in regex for regex in regexes), module
+
+
+def test_verify_tasks_run_the_catalogs_command() -> None:
+    """A task that runs a control's check (hardening_argv / hardening_verify) needs an output check with argv."""
+    by_id = {c["id"]: c for c in _controls()}
+    used = set()
+    for _stem, task, _tags in _role_tasks():
+        text = json.dumps(task.get("ansible.builtin.command") or {}) + json.dumps(task.get("failed_when") or "")
+        used |= set(
+            re.findall(r"__hardening_control\['([^']+)'\] \| gearlift\.platform\.hardening_(?:argv|verify)", text)
+        )
+    assert used, "no verify task found"
+    for control_id in sorted(used):
+        check = by_id[control_id]["check"]
+        leaves = check["checks"] if check["type"] in ("all", "any") else [check]
+        assert all(leaf["type"] == "output" and leaf.get("argv") for leaf in leaves), control_id
