@@ -291,3 +291,14 @@ def test_verify_tasks_run_the_catalogs_command() -> None:
         check = by_id[control_id]["check"]
         leaves = check["checks"] if check["type"] in ("all", "any") else [check]
         assert all(leaf["type"] == "output" and leaf.get("argv") for leaf in leaves), control_id
+
+
+def test_no_file_of_the_role_reads_a_control_toggle_directly() -> None:
+    """Templates, handlers and tasks gate on __hardening_on[id]: a hardening_rule_* name read directly is
+    undefined unless the inventory sets it (the catalog holds the defaults)."""
+    offenders = []
+    for path in [*ROLE.glob("tasks/*.yml"), *ROLE.glob("handlers/*.yml"), *ROLE.rglob("templates/**/*.j2")]:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if re.search(r"(?<![\w_])hardening_rule_[0-9a-z]", line) and not line.lstrip().startswith("#"):
+                offenders.append(f"{path.relative_to(ROLE)}:{number}: {line.strip()}")
+    assert not offenders, offenders
