@@ -463,3 +463,30 @@ def test_egress_checks_match_ufw_status_lines() -> None:
     missing_db = {"ufw": {"rc": 0, "stdout": status.replace("10.20.0.0/16 3306/tcp", "10.99.0.0/16 3306/tcp")}}
     result = hardening_audit(judge, TOGGLES, False, "cis", missing_db, [])[0]
     assert result["status"] == "fail" and "3306" in result["detail"], result
+
+
+def test_pam_checks_of_the_catalog_read_pam_auth_update_stacks(tmp_path: Path) -> None:
+    """The 5.3 PAM checks as the catalog writes them, against stacks as pam-auth-update writes them."""
+    path = REPO / "roles" / "hardening" / "vars" / "catalog" / "section_5.yml"
+    section = yaml.safe_load(path.read_text(encoding="utf-8"))["__hardening_catalog_section_5"]["controls"]
+    ids = ("5.3.2.1", "5.3.3.4.1", "5.3.3.4.3", "5.3.3.4.4", "5.3.2.4", "5.3.3.3.1", "5.3.3.3.2", "5.3.3.3.3")
+    controls = [{**c, "toggle": "t_on", "requires": {"package": "openssh-server"}} for c in section if c["id"] in ids]
+    hardened = (
+        "/etc/pam.d/common-auth:auth\t[success=2 default=ignore]\tpam_unix.so try_first_pass\n"
+        "/etc/pam.d/common-account:account\t[success=1 new_authtok_reqd=done default=ignore]\tpam_unix.so \n"
+        "/etc/pam.d/common-session:session\trequired\tpam_unix.so \n"
+        "/etc/pam.d/common-password:password\trequisite\t\t\tpam_pwquality.so retry=3\n"
+        "/etc/pam.d/common-password:password\trequisite\tpam_pwhistory.so remember=24 enforce_for_root try_first_pass"
+        " use_authtok\n"
+        "/etc/pam.d/common-password:password\t[success=1 default=ignore]\tpam_unix.so obscure use_authtok"
+        " try_first_pass yescrypt\n"
+    )
+    results = _render(tmp_path, {**HARDENED, "content": hardened}, in_container=False, controls=controls)
+    assert {i: r["status"] for i, r in results.items()} == dict.fromkeys(ids, "pass"), results
+    debian = hardened.replace("pam_unix.so try_first_pass", "pam_unix.so nullok try_first_pass").replace(
+        "remember=24 enforce_for_root", "remember=5"
+    )
+    weak = _render(tmp_path, {**HARDENED, "content": debian}, in_container=False, controls=controls)
+    assert weak["5.3.3.4.1"]["status"] == "fail" and "nullok" in weak["5.3.3.4.1"]["detail"]
+    assert weak["5.3.3.3.1"]["status"] == "fail" and weak["5.3.3.3.2"]["status"] == "fail"
+    assert weak["5.3.2.1"]["status"] == "pass"

@@ -15,6 +15,7 @@ ADMIN_KEY_USER = "gearlift-admin"
 PAM_TEST_USER = "gearlift-pamtest"
 PAM_TEST_PASSWORD = "Gl-test-Passw0rd-4711"  # throw-away password of a user in the disposable container
 HASH_TEST_PASSWORD = "w7Kq2mZp9xLr4Tvb"  # passes pwquality; set on a throw-away account only
+HASH_TEST_PASSWORD_2 = "Rb4nT8wq2ZxPk7Lm"  # a second one (the history refuses reusing the first)
 # Which hosts are hardened (the golden_image scenario also has a DB host that is not).
 testinfra_hosts = os.environ.get("GEARLIFT_HARDENED_HOSTS", "ansible://all").split(",")
 
@@ -117,13 +118,16 @@ def test_password_ageing_and_hashing_cost(host):
     try:
         ageing = host.check_output(f"chage -l {user}")
         shadow_sha = host.run(f"echo '{user}:{HASH_TEST_PASSWORD}' | chpasswd -c SHA512 && getent shadow {user}")
-        shadow_default = host.run(f"echo '{user}:{HASH_TEST_PASSWORD}' | chpasswd && getent shadow {user}")
+        # A new password (pam_pwhistory, CIS 5.3.3.3.x, refuses the one just used), then the first one again.
+        shadow_default = host.run(f"echo '{user}:{HASH_TEST_PASSWORD_2}' | chpasswd && getent shadow {user}")
+        reused = host.run(f"echo '{user}:{HASH_TEST_PASSWORD}' | chpasswd")
     finally:
         host.run(f"userdel {user}")
     assert "Minimum number of days between password change\t\t: 1" in ageing, ageing
     assert "Maximum number of days between password change\t\t: 90" in ageing, ageing
     assert shadow_sha.rc == 0 and shadow_sha.stdout.split(":")[1].startswith("$6$rounds=65536$"), shadow_sha
     assert shadow_default.rc == 0 and shadow_default.stdout.split(":")[1].startswith("$y$"), shadow_default
+    assert reused.rc != 0, "a password from the history was accepted again"
 
 
 def test_home_directories_and_session_tmpdir(host):
