@@ -6,7 +6,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: podman
-author: gearlift contributors
+author: gearlift contributors (!UNKNOWN)
 short_description: Run tasks in a running podman container, one C(podman exec) per module
 description:
   - The C(containers.podman.podman) connection with pipelining. That plugin runs C(podman exec)

@@ -20,15 +20,19 @@ description:
     forwards out for the app tier, and the replies.
   - C(app) - the app port from the public subnets, HTTPS out (AWS APIs through the NAT or the endpoints),
     MySQL to the DB subnets, NFS inside the VPC when there is an EFS, NFS from the EFS's extra sources outside
-    the VPC (C(efs_extra_cidrs): the on-premises app servers that copy the uploads through the VPN),
+    the VPC (C(efs_extra_cidrs), the on-premises app servers that copy the uploads through the VPN),
     C(gearlift_app_egress_extra), SSH from C(gearlift_ssh_ingress_cidrs), and the replies.
+  - C(bake) - the golden-image builder's subnet - HTTPS out (through the NAT or the endpoints),
+    C(gearlift_bake_egress_extra), and the replies; nothing comes in but replies. With interface endpoints
+    (C(endpoints)) the app tier, where they live, takes HTTPS from it.
   - C(db) - MySQL from the app subnets and C(gearlift_db_extra_ingress_cidrs); with an on-premises site, MySQL
     both ways with the site's networks (the database move) - and the replies.
+  - The public tier takes what the NAT forwards for the app and bake tiers.
   - Fails when a direction needs more than 20 rules (AWS's default quota per ACL).
 positional: plan
 options:
   _input:
-    description: The tier, C(public), C(app) or C(db).
+    description: The tier, C(public), C(app), C(db) or C(bake).
     type: str
     required: true
   plan:
@@ -36,7 +40,8 @@ options:
       C(vpc_cidr), C(public), C(app), C(db) (subnet CIDR lists), C(alb_ingress_cidrs), C(app_port),
       C(ssh_cidrs), C(db_extra_cidrs), C(onprem_cidrs), C(app_egress_extra) (as gearlift_app_egress_extra),
       C(efs) (bool), C(efs_extra_cidrs) (as gearlift_efs_extra_ingress_cidrs; those inside the VPC need no rule
-      of their own).
+      of their own), C(bake) (the bake subnet's CIDRs, optional), C(bake_egress_extra) (as
+      gearlift_bake_egress_extra), C(endpoints) (bool: interface endpoints in the app subnets).
     type: dict
     required: true
 """
@@ -70,7 +75,8 @@ def _numbered(rules: list[tuple[str, str, int, int]], tier: str, direction: str)
         raise AnsibleFilterError(
             f"the {tier} tier's network ACL needs {len(unique)} {direction} rules, more than AWS's default quota of "
             f"{QUOTA}: list fewer CIDR blocks (gearlift_alb_ingress_cidrs, gearlift_onprem_cidrs, "
-            "gearlift_db_extra_ingress_cidrs, gearlift_app_egress_extra) or raise the quota and the limit here."
+            "gearlift_db_extra_ingress_cidrs, gearlift_app_egress_extra, gearlift_bake_egress_extra) or raise the "
+            "quota and the limit here."
         )
     return [[100 + 10 * i, proto, "allow", cidr, None, None, lo, hi] for i, (proto, cidr, lo, hi) in enumerate(unique)]
 
@@ -79,10 +85,12 @@ def tier_nacl_rules(tier: str, plan: dict[str, Any]) -> dict[str, list[list[Any]
     try:
         public, app, db = list(plan["public"]), list(plan["app"]), list(plan["db"])
         vpc, app_port = plan["vpc_cidr"], int(plan["app_port"])
-        extras = [
-            (str(e.get("proto", "tcp")).lower(), str(e["cidr"]), int(e["port"]))
-            for e in plan.get("app_egress_extra", [])
-        ]
+        extras, bake_extras = (
+            [(str(e.get("proto", "tcp")).lower(), str(e["cidr"]), int(e["port"])) for e in plan.get(key, [])]
+            for key in ("app_egress_extra", "bake_egress_extra")
+        )
+        bake = list(plan.get("bake", []))
+        endpoints = bool(plan.get("endpoints", False))
         alb_sources = list(plan.get("alb_ingress_cidrs", []))
         ssh, db_extra, onprem = (list(plan.get(k, [])) for k in ("ssh_cidrs", "db_extra_cidrs", "onprem_cidrs"))
         efs = bool(plan.get("efs", False))
@@ -97,18 +105,23 @@ def tier_nacl_rules(tier: str, plan: dict[str, Any]) -> dict[str, list[list[Any]
                 ingress += [_rule("tcp", cidr, _one(443)), _rule("tcp", cidr, _one(80))]
             for cidr in app:  # what the NAT forwards for the app tier
                 ingress.append(_rule("tcp", cidr, _one(443)))
-                ingress += [_rule(proto, cidr, _one(port)) for proto, _, port in extras]
+                ingress += [_rule(proto, cidr, _one(port)) for proto, _cidr, port in extras]
+            for cidr in bake:  # ... and for the image builder
+                ingress.append(_rule("tcp", cidr, _one(443)))
+                ingress += [_rule(proto, cidr, _one(port)) for proto, _cidr, port in bake_extras]
             ingress.append(_rule("tcp", ANYWHERE, EPHEMERAL))  # replies to the ALB's and the NAT's connections
             egress += [_rule("tcp", cidr, _one(app_port)) for cidr in app]  # ALB -> app hosts
             egress.append(_rule("tcp", ANYWHERE, _one(443)))
-            egress += [_rule(proto, cidr, _one(port)) for proto, cidr, port in extras]
+            egress += [_rule(proto, cidr, _one(port)) for proto, cidr, port in extras + bake_extras]
             egress.append(_rule("tcp", ANYWHERE, EPHEMERAL))  # replies to clients, NAT replies to app hosts
-            if any(proto == "udp" for proto, _, _ in extras):
+            if any(proto == "udp" for proto, _cidr, _port in extras + bake_extras):
                 ingress.append(_rule("udp", ANYWHERE, EPHEMERAL))
                 egress.append(_rule("udp", ANYWHERE, EPHEMERAL))
         elif tier == "app":
             ingress += [_rule("tcp", cidr, _one(app_port)) for cidr in public]
             ingress += [_rule("tcp", cidr, _one(443)) for cidr in app]  # interface endpoints in the other AZs
+            if endpoints:
+                ingress += [_rule("tcp", cidr, _one(443)) for cidr in bake]  # ... which the image builder uses too
             ingress += [_rule("tcp", cidr, _one(22)) for cidr in ssh]
             if efs:
                 ingress.append(_rule("tcp", vpc, _one(2049)))
@@ -120,15 +133,25 @@ def tier_nacl_rules(tier: str, plan: dict[str, Any]) -> dict[str, list[list[Any]
                 egress.append(_rule("tcp", vpc, _one(2049)))
             egress += [_rule(proto, cidr, _one(port)) for proto, cidr, port in extras]
             egress += [_rule("tcp", cidr, EPHEMERAL) for cidr in public + app + ssh + efs_site]  # replies
-            if any(proto == "udp" for proto, _, _ in extras):
-                ingress += [_rule("udp", cidr, EPHEMERAL) for proto, cidr, _ in extras if proto == "udp"]
+            if endpoints:
+                egress += [_rule("tcp", cidr, EPHEMERAL) for cidr in bake]  # the endpoints' replies to the builder
+            if any(proto == "udp" for proto, _cidr, _port in extras):
+                ingress += [_rule("udp", cidr, EPHEMERAL) for proto, cidr, _port in extras if proto == "udp"]
         elif tier == "db":
             ingress += [_rule("tcp", cidr, _one(3306)) for cidr in app + db_extra + onprem]
             ingress += [_rule("tcp", cidr, EPHEMERAL) for cidr in onprem]  # replies to the move's connections
             egress += [_rule("tcp", cidr, EPHEMERAL) for cidr in app + db_extra + onprem]
             egress += [_rule("tcp", cidr, _one(3306)) for cidr in onprem]  # the move: RDS <-> the site's MySQL
+        elif tier == "bake":
+            if not bake:
+                raise AnsibleFilterError("tier_nacl_rules: the plan has no bake subnet (bake)")
+            ingress.append(_rule("tcp", ANYWHERE, EPHEMERAL))  # replies (internet via NAT, endpoints)
+            egress.append(_rule("tcp", ANYWHERE, _one(443)))
+            egress += [_rule(proto, cidr, _one(port)) for proto, cidr, port in bake_extras]
+            if any(proto == "udp" for proto, _cidr, _port in bake_extras):
+                ingress += [_rule("udp", cidr, EPHEMERAL) for proto, cidr, _port in bake_extras if proto == "udp"]
         else:
-            raise AnsibleFilterError(f"tier_nacl_rules: unknown tier {tier!r} (public, app, db)")
+            raise AnsibleFilterError(f"tier_nacl_rules: unknown tier {tier!r} (public, app, db, bake)")
     except ValueError as exc:
         raise AnsibleFilterError(f"tier_nacl_rules: {exc}") from exc
     return {"ingress": _numbered(ingress, tier, "inbound"), "egress": _numbered(egress, tier, "outbound")}

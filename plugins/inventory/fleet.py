@@ -4,22 +4,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
-import re
-from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
-
-with contextlib.suppress(ImportError):  # reported by AWSInventoryBase.require_aws_sdk()
-    import botocore
-
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
-from ansible_collections.amazon.aws.plugins.module_utils.tagging import (
-    boto3_tag_list_to_ansible_dict,
-)
-from ansible_collections.amazon.aws.plugins.plugin_utils.inventory import AWSInventoryBase
-
 DOCUMENTATION = r"""
 name: fleet
 short_description: gearlift fleet inventory, listed by EC2 Auto Scaling group
@@ -48,7 +32,7 @@ description:
     O(endpoint_url) option, the C(AWS_ENDPOINT_URL) environment variable read by boto3,
     profiles, the environment or an instance role.
 author:
-  - gearlift maintainers
+  - gearlift maintainers (!UNKNOWN)
 requirements:
   - the C(community.aws) (or C(amazon.aws)) collection for O(connection=ssm), and the
     session-manager-plugin on the controller
@@ -194,6 +178,22 @@ ssm_bucket: gearlift-staging-ssm-transfer
 ssm_document: gearlift-ssm-session
 strict: true
 """
+
+import contextlib
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+with contextlib.suppress(ImportError):  # reported by AWSInventoryBase.require_aws_sdk()
+    import botocore
+
+from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import (
+    boto3_tag_list_to_ansible_dict,
+)
+from ansible_collections.amazon.aws.plugins.plugin_utils.inventory import AWSInventoryBase
 
 #: Instance ids per describe_instances call (EC2 caps the values of one request's filters).
 _INSTANCE_BATCH = 100

@@ -4,13 +4,6 @@
 
 from __future__ import annotations
 
-import os
-from typing import Any
-
-from ansible.errors import AnsibleLookupError
-from ansible.plugins.lookup import LookupBase
-from ansible_collections.gearlift.platform.plugins.module_utils.content_hash import ContentHashError, content_hash
-
 DOCUMENTATION = r"""
 name: content_hash
 short_description: A sha256 over files, directory trees and values, independent of where they live
@@ -52,6 +45,13 @@ _raw:
   type: list
   elements: str
 """
+
+import os
+from typing import Any
+
+from ansible.errors import AnsibleLookupError
+from ansible.plugins.lookup import LookupBase
+from ansible_collections.gearlift.platform.plugins.module_utils.content_hash import ContentHashError, content_hash
 
 
 class LookupModule(LookupBase):

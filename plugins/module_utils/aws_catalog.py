@@ -15,17 +15,61 @@ GENERATED = "2026-12-04"
 SOURCES = {
     "regions": "botocore 1.44.8 data/partitions.json and data/endpoints.json",
     "instance_types": "botocore 1.44.8 ec2 service-2.json, shape InstanceType (enum); architecture by ARCHITECTURE_RULE",
-    "rds_mysql_instance_classes": "https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/Concepts.DBInstanceClass.Support.html (RDS for MySQL column) and .../Concepts.DBInstanceClass.Types.html, curated 2026-12-04; previous-generation classes (db.t2, db.m4, db.r4, db.m3, db.r3) left out on purpose: RDS is retiring them, a new database should not start on one",
-    "rds_mysql_engine_versions": "https://docs.aws.amazon.com/AmazonRDS/latest/MySQLReleaseNotes/mysql-release-calendar.html, curated 2026-12-04 (MySQL 8.0.38 was withdrawn upstream and never offered by RDS). Check a live account with: aws rds describe-db-engine-versions --engine mysql --engine-version 8.0 --query 'DBEngineVersions[].EngineVersion'",
-    "rds_mysql_gp3_storage_gib": "https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/CHAP_Storage.html (General Purpose SSD storage, MySQL: 20 GiB to 64 TiB), curated 2026-12-04",
-    "alb_ssl_policies": "https://docs.aws.amazon.com/elasticloadbalancing/latest/application/describe-ssl-policies.html (protocols by policy), curated 2026-12-04; cross-checked with moto 5.2.1 elbv2/ssl_policies.py",
-    "classic_only_policies": "https://docs.aws.amazon.com/elasticloadbalancing/latest/classic/elb-security-policy-table.html, curated 2026-12-04",
-    "rds_mysql_reserved_users": "https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/UsingWithRDS.MasterAccounts.html and https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/MySQL.Concepts.KnownIssuesAndLimitations.html (rdsadmin, rdsrepladmin), MySQL 8.0 reference manual 'Reserved Accounts' (mysql.sys, mysql.session, mysql.infoschema), curated 2026-12-04",
-    "mysql_reserved_words": "https://dev.mysql.com/doc/refman/8.0/en/keywords.html (keywords marked R) and CreateDBInstance MasterUsername/DBName constraints (https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBInstance.html), curated 2026-12-04",
-    "target_group_limits": "https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateTargetGroup.html and https://docs.aws.amazon.com/elasticloadbalancing/latest/application/edit-target-group-attributes.html, curated 2026-12-04",
+    "rds_mysql_instance_classes": (
+        "https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/Concepts.DBInstanceClass.Support.html (RDS "
+        "for MySQL column) and .../Concepts.DBInstanceClass.Types.html, curated 2026-12-04; "
+        "previous-generation classes (db.t2, db.m4, db.r4, db.m3, db.r3) left out on purpose: RDS is "
+        "retiring them, a new database should not start on one"
+    ),
+    "rds_mysql_engine_versions": (
+        "https://docs.aws.amazon.com/AmazonRDS/latest/MySQLReleaseNotes/mysql-release-calendar.html, curated "
+        "2026-12-04 (MySQL 8.0.38 was withdrawn upstream and never offered by RDS). Check a live account "
+        "with: aws rds describe-db-engine-versions --engine mysql --engine-version 8.0 --query "
+        "'DBEngineVersions[].EngineVersion'"
+    ),
+    "rds_mysql_gp3_storage_gib": (
+        "https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/CHAP_Storage.html (General Purpose SSD "
+        "storage, MySQL: 20 GiB to 64 TiB), curated 2026-12-04"
+    ),
+    "alb_ssl_policies": (
+        "https://docs.aws.amazon.com/elasticloadbalancing/latest/application/describe-ssl-policies.html "
+        "(protocols by policy), curated 2026-12-04; cross-checked with moto 5.2.1 elbv2/ssl_policies.py"
+    ),
+    "classic_only_policies": (
+        "https://docs.aws.amazon.com/elasticloadbalancing/latest/classic/elb-security-policy-table.html, "
+        "curated 2026-12-04"
+    ),
+    "rds_mysql_reserved_users": (
+        "https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/UsingWithRDS.MasterAccounts.html and "
+        "https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/MySQL.Concepts.KnownIssuesAndLimitations.html "
+        "(rdsadmin, rdsrepladmin), MySQL 8.0 reference manual 'Reserved Accounts' (mysql.sys, mysql.session, "
+        "mysql.infoschema), curated 2026-12-04"
+    ),
+    "mysql_reserved_words": (
+        "https://dev.mysql.com/doc/refman/8.0/en/keywords.html (keywords marked R) and CreateDBInstance "
+        "MasterUsername/DBName constraints "
+        "(https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBInstance.html), curated "
+        "2026-12-04"
+    ),
+    "target_group_limits": (
+        "https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateTargetGroup.html and "
+        "https://docs.aws.amazon.com/elasticloadbalancing/latest/application/edit-target-group-attributes.html, "
+        "curated 2026-12-04"
+    ),
 }
 
-ARCHITECTURE_RULE = "Architecture of an EC2 instance family, from AWS's naming convention\n(https://docs.aws.amazon.com/ec2/latest/instancetypes/instance-type-names.html):\nfamily = series + generation digit(s) + attribute letters [+ -suffix], e.g. c7gn = c, 7, gn.\n1. a 'g' among the attribute letters after the generation is AWS Graviton, arm64\n   (m7g, c6gn, t4g, r8gd, im4gn, is4gen, x2gd, g5g, hpc7g; but g4dn, g6 are x86_64: the 'g'\n   there is the series, before the digit);\n2. a1 (the first Graviton, no attribute letter) is arm64;\n3. a '-gb...' suffix (p6e-gb200: NVIDIA Grace Blackwell, Grace is an Arm CPU) is arm64;\n4. mac1 (Intel) is x86_64, every other mac family (mac2*, mac-m*: Apple silicon) is arm64;\n   mac families also need a Dedicated Host (DEDICATED_HOST_FAMILIES);\n5. u-<n>tb1 (high memory, Intel) and every other parsable family is x86_64.\nA family none of these parse stops the generator (extend the rule rather than guess)."
+ARCHITECTURE_RULE = (
+    "Architecture of an EC2 instance family, from AWS's naming "
+    "convention\n(https://docs.aws.amazon.com/ec2/latest/instancetypes/instance-type-names.html):\nfamily "
+    "= series + generation digit(s) + attribute letters [+ -suffix], e.g. c7gn = c, 7, gn.\n1. a 'g' "
+    "among the attribute letters after the generation is AWS Graviton, arm64\n   (m7g, c6gn, t4g, r8gd, "
+    "im4gn, is4gen, x2gd, g5g, hpc7g; but g4dn, g6 are x86_64: the 'g'\n   there is the series, before "
+    "the digit);\n2. a1 (the first Graviton, no attribute letter) is arm64;\n3. a '-gb...' suffix "
+    "(p6e-gb200: NVIDIA Grace Blackwell, Grace is an Arm CPU) is arm64;\n4. mac1 (Intel) is x86_64, every "
+    "other mac family (mac2*, mac-m*: Apple silicon) is arm64;\n   mac families also need a Dedicated "
+    "Host (DEDICATED_HOST_FAMILIES);\n5. u-<n>tb1 (high memory, Intel) and every other parsable family is "
+    "x86_64.\nA family none of these parse stops the generator (extend the rule rather than guess)."
+)
 
 #: Region name -> partition.
 REGIONS = {

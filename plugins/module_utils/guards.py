@@ -22,10 +22,13 @@ prefix length ``p`` (16..20), AZ index ``i`` (0..az_count-1):
   public subnet ``i`` is small block ``i``, DB subnet ``i`` is small block ``4+i``
   (blocks 3 and 7 onwards stay free);
 * app subnet ``i`` is the first block of prefix ``max(p+2, 20)`` of quarter ``i+1``
-  (a /20 in a /16-/18 VPC, /21 in a /19, /22 in a /20), so the fleet tier gets the room.
+  (a /20 in a /16-/18 VPC, /21 in a /19, /22 in a /20), so the fleet tier gets the room;
+* the bake subnet (``gearlift_bake_subnet_cidr``, one, in the first AZ: the golden-image builder's
+  own, apart from the app tier) is small block ``3``.
 
 Example, 10.20.0.0/16 over 3 AZs: public 10.20.0.0/24, 10.20.1.0/24, 10.20.2.0/24;
-db 10.20.4.0/24, 10.20.5.0/24, 10.20.6.0/24; app 10.20.64.0/20, 10.20.128.0/20, 10.20.192.0/20.
+db 10.20.4.0/24, 10.20.5.0/24, 10.20.6.0/24; app 10.20.64.0/20, 10.20.128.0/20, 10.20.192.0/20;
+bake 10.20.3.0/24.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ import re
 import zoneinfo
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Union
 
 try:
     from ansible_collections.gearlift.platform.plugins.module_utils import aws_catalog
@@ -52,7 +55,8 @@ except ImportError:  # loaded by file path (src/gearlift/report): take the sibli
     aws_catalog = importlib.util.module_from_spec(_CATALOG_SPEC)
     _CATALOG_SPEC.loader.exec_module(aws_catalog)
 
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+# typing.Union, not `|`: the alias is evaluated at import, on a target's Python too.
+IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
 # --------------------------------------------------------------------------
 # reference data
@@ -240,6 +244,8 @@ DEFAULTS: dict[str, Any] = {
     "gearlift_public_subnet_cidrs": [],
     "gearlift_app_subnet_cidrs": [],
     "gearlift_db_subnet_cidrs": [],
+    "gearlift_bake_subnet_cidr": "",
+    "gearlift_bake_egress_extra": [],
     "gearlift_nat_mode": "auto",
     "gearlift_interface_endpoints": [],
     "gearlift_flow_logs": True,
@@ -326,6 +332,7 @@ DEFAULTS: dict[str, Any] = {
     "gearlift_alarm_5xx_per_minute": 10,
     "gearlift_alarm_latency_seconds": 2.0,
     "gearlift_alarm_db_connections": 150,
+    "gearlift_standby_alarm_minutes": 60,
     "gearlift_backup_copy_region": "",
     "gearlift_backup_monthly_retention_days": 365,
     "gearlift_backup_selection": True,
@@ -419,6 +426,8 @@ RANGES: dict[str, tuple[int | None, int | None]] = {
     "gearlift_app_secret_rotation_days": (1, 365),
     "gearlift_backup_monthly_retention_days": (1, 36500),
     "gearlift_alarm_5xx_per_minute": (0, None),
+    # one-minute periods; CloudWatch evaluates at most a day of them
+    "gearlift_standby_alarm_minutes": (5, 1440),
     "gearlift_efs_provisioned_throughput_mibps": (0, EFS_PROVISIONED_MIBPS_MAX),
     "gearlift_efs_uid": (1, 4294967294),
     "gearlift_efs_gid": (1, 4294967294),
@@ -473,6 +482,10 @@ class GuardResult:
 # --------------------------------------------------------------------------
 
 
+#: The bake subnet's block among quarter 0's small blocks (public 0-2, DB 4-6).
+BAKE_BLOCK = 3
+
+
 def derive_subnets(vpc: ipaddress.IPv4Network, az_count: int) -> dict[str, list[str]]:
     """Subnet CIDRs per tier for ``az_count`` AZs (see the module docstring for the layout)."""
     if not 16 <= vpc.prefixlen <= 20:
@@ -486,6 +499,7 @@ def derive_subnets(vpc: ipaddress.IPv4Network, az_count: int) -> dict[str, list[
         "public": [str(small[i]) for i in range(az_count)],
         "app": [str(next(quarters[i + 1].subnets(new_prefix=app_prefix))) for i in range(az_count)],
         "db": [str(small[4 + i]) for i in range(az_count)],
+        "bake": [str(small[BAKE_BLOCK])],
     }
 
 
@@ -744,6 +758,7 @@ class _Checker:
         self.check_dns(production)
         self.check_admin_access(vpc, subnets)
         self.check_egress()
+        self.check_egress("gearlift_bake_egress_extra")
         self.check_fleet(production)
         self.check_schedule(production)
         self.check_data(production)
@@ -807,6 +822,7 @@ class _Checker:
             if self._check_given_subnets(name, tier, given, vpc, az_count):
                 self.derived[f"{tier}_subnet_cidrs"] = [str(n) for n in given]
                 chosen.extend((name, n, False) for n in given)
+        chosen.extend(self._bake_subnet(vpc))
         self._check_overlaps(chosen)
 
         nat_mode = self.text("gearlift_nat_mode")
@@ -852,7 +868,7 @@ class _Checker:
                 "gearlift_flow_logs",
                 "false turns off VPC flow logs (PCI DSS 10.2.1, Security Hub EC2.6).",
             )
-        return vpc, [net for _, net, _ in chosen]
+        return vpc, [net for _setting, net, _derived in chosen]
 
     def check_onprem(self, vpc: ipaddress.IPv4Network | None) -> None:
         """The site-to-site VPN: the site's networks, its VPN device, the ASN."""
@@ -930,6 +946,34 @@ class _Checker:
                 self.refuse(name, f"{net}: a load balancer subnet needs at least a /27.")
                 ok = False
         return ok
+
+    def _bake_subnet(self, vpc: ipaddress.IPv4Network | None) -> list[tuple[str, IPNetwork, bool]]:
+        """gearlift_bake_subnet_cidr: the golden-image builder's own subnet (derived when empty)."""
+        name = "gearlift_bake_subnet_cidr"
+        given = self.text(name)
+        if given is None:
+            return []
+        if given == "":
+            if vpc is None:
+                return []
+            derived = derive_subnets(vpc, 1)["bake"][0]
+            self.derived["bake_subnet_cidr"] = derived
+            return [(name, ipaddress.ip_network(derived), True)]
+        try:
+            net = ipaddress.ip_network(given, strict=True)
+        except ValueError as exc:
+            self.refuse(name, f"'{given}' is not a CIDR block ({exc}); leave it empty to derive one.")
+            return []
+        if net.version != 4:
+            self.refuse(name, f"{net} is not IPv4 (the VPC is IPv4).")
+        elif vpc is not None and not net.subnet_of(vpc):
+            self.refuse(name, f"{net} is not inside gearlift_vpc_cidr {vpc}.")
+        elif not 16 <= net.prefixlen <= 28:
+            self.refuse(name, f"{net}: AWS subnets are /16 to /28.")
+        else:
+            self.derived["bake_subnet_cidr"] = str(net)
+            return [(name, net, False)]
+        return []
 
     def _check_overlaps(self, subnets: list[tuple[str, IPNetwork, bool]]) -> None:
         """One message per setting to blame: a given list rather than a derived one, else the later tier."""
@@ -1179,9 +1223,10 @@ class _Checker:
                 "gearlift_allow_db_outside_vpc",
             )
 
-    def check_egress(self) -> None:
-        """gearlift_app_egress_extra: each rule a port, a CIDR and tcp/udp; the internet only on 80/443."""
-        setting = "gearlift_app_egress_extra"
+    def check_egress(self, setting: str = "gearlift_app_egress_extra") -> None:
+        """gearlift_app_egress_extra / gearlift_bake_egress_extra: each rule a port, a CIDR and tcp/udp; the
+        internet only on 80/443."""
+        hosts = "the image builder reaches" if setting == "gearlift_bake_egress_extra" else "app hosts reach"
         rules = self._raw(setting)
         if not isinstance(rules, list):
             self.refuse(setting, f"must be a list of {{port, cidr, proto, description}}, got {type(rules).__name__}.")
@@ -1219,7 +1264,7 @@ class _Checker:
             elif is_world(net) and int(port) not in (80, 443):
                 self.guard(
                     setting,
-                    f"{where} opens {proto} {port} to {net}: app hosts reach the internet on 443 only (80 for "
+                    f"{where} opens {proto} {port} to {net}: {hosts} the internet on 443 only (80 for "
                     "package mirrors); anything else is an exfiltration path (PCI DSS 1.3.2).",
                     "gearlift_allow_open_egress",
                 )
@@ -1637,6 +1682,7 @@ class _Checker:
         self.ranged("gearlift_alarm_5xx_per_minute")
         self.number("gearlift_alarm_latency_seconds")
         self.number("gearlift_alarm_db_connections")
+        self.ranged("gearlift_standby_alarm_minutes")
 
         copy_region = self.text("gearlift_backup_copy_region")
         region = self._typed.get("gearlift_region")

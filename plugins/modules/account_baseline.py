@@ -23,7 +23,7 @@ description:
   - Idempotent. In check mode only read calls are made and the result reports what would change;
     diff mode shows the before/after state of every managed service.
 author:
-  - gearlift maintainers
+  - gearlift maintainers (!UNKNOWN)
 options:
   guardduty:
     description:
@@ -537,8 +537,8 @@ def argument_spec() -> dict[str, Any]:
                 all_supported=dict(type="bool", default=True),
                 include_global_types=dict(type="bool", default=True),
                 delivery_s3_bucket=dict(type="str"),
-                delivery_s3_key_prefix=dict(type="str"),
-                delivery_kms_key_arn=dict(type="str"),
+                delivery_s3_key_prefix=dict(type="str", no_log=False),  # an S3 key prefix, not a secret
+                delivery_kms_key_arn=dict(type="str", no_log=False),  # a KMS key ARN, not a secret
                 delivery_sns_topic_arn=dict(type="str"),
                 delivery_frequency=dict(type="str", choices=DELIVERY_FREQUENCIES, default="TwentyFour_Hours"),
             ),

@@ -19,7 +19,7 @@ description:
   - Returns the CNAME records ACM wants for DNS validation, to be written into the hosted zone
     (C(amazon.aws.route53)); with I(wait), waits until ACM has issued the certificate.
 author:
-  - gearlift maintainers
+  - gearlift maintainers (!UNKNOWN)
 options:
   domain_name:
     description: The certificate's name (for example C(shop.example.com)).

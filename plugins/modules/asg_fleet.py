@@ -30,7 +30,7 @@ description:
     then fails with RV(rolled_back=true) in the result.
   - In check mode nothing is written; the result reports what would change, with a diff.
 author:
-  - gearlift maintainers
+  - gearlift maintainers (!UNKNOWN)
 options:
   name:
     description: Name of the Auto Scaling group.

@@ -26,7 +26,7 @@ description:
     its minimum in service while a batch of hosts is in Standby.
   - In check mode nothing is changed; the result and the diff show what would change.
 author:
-  - gearlift maintainers
+  - gearlift maintainers (!UNKNOWN)
 options:
   group_name:
     description: Name of the Auto Scaling group.

@@ -21,7 +21,7 @@ description:
   - Idempotent; check mode makes read calls only. C(community.aws.efs) covers neither access points nor file
     system policies, has no check mode and waits without a bound.
 author:
-  - gearlift maintainers
+  - gearlift maintainers (!UNKNOWN)
 options:
   name:
     description: Creation token of the file system, also its C(Name) tag (for example C(shop-production-designs)).
@@ -42,6 +42,7 @@ options:
     choices: [general_purpose, max_io]
     default: general_purpose
   throughput_mode:
+    description: The file system's throughput mode (C(elastic) scales with the load, billed per use).
     type: str
     choices: [bursting, elastic, provisioned]
     default: elastic
@@ -76,18 +77,23 @@ options:
     required: true
     suboptions:
       name:
+        description: The access point's C(Name) tag (how it is found again).
         type: str
         required: true
       uid:
+        description: The POSIX user id every request through the access point runs as (the app's user).
         type: int
         required: true
       gid:
+        description: The POSIX group id every request through the access point runs as (the app's group).
         type: int
         required: true
       path:
+        description: The directory the access point exposes as the root, created on first use.
         type: str
         required: true
       permissions:
+        description: Octal mode of that directory when EFS creates it.
         type: str
         default: "0750"
   require_tls:

@@ -40,7 +40,7 @@ description:
     would not be copied, and reports without failing) and diff mode (the number of files and bytes in
     I(dest) before and after).
 author:
-  - gearlift maintainers
+  - gearlift maintainers (!UNKNOWN)
 options:
   src:
     description: The source directory (the app's local upload directory).

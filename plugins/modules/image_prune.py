@@ -17,7 +17,7 @@ description:
     it is listed in O(protect) (for example the promoted image) or while it is not C(available).
   - In check mode nothing is changed; the result lists what would be deleted.
 author:
-  - gearlift maintainers
+  - gearlift maintainers (!UNKNOWN)
 options:
   name_prefix:
     description: Only images whose name starts with this prefix are considered. Must not be empty.

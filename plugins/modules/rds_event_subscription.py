@@ -16,7 +16,7 @@ description:
     with what RDS reports; only what differs is changed. Check mode makes read calls only; diff mode
     shows the subscription before and after.
 author:
-  - gearlift maintainers
+  - gearlift maintainers (!UNKNOWN)
 options:
   name:
     description: Name of the subscription.

@@ -37,7 +37,7 @@ extends_documentation_fragment:
   - amazon.aws.region.modules
   - amazon.aws.boto3
 author:
-  - gearlift contributors
+  - gearlift contributors (!UNKNOWN)
 """
 
 EXAMPLES = r"""

@@ -17,7 +17,7 @@ description:
     diff mode shows the switches before and after.
   - Turning a switch off is refused unless O(allow_public_access=true).
 author:
-  - gearlift maintainers
+  - gearlift maintainers (!UNKNOWN)
 options:
   account_id:
     description: The account (for example from C(amazon.aws.aws_caller_info)'s C(account)).

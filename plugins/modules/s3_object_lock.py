@@ -17,10 +17,10 @@ description:
   - Idempotent - written only when the lock or its default retention differs. Check mode makes read
     calls only; diff mode shows the configuration before and after.
 author:
-  - gearlift maintainers
+  - gearlift maintainers (!UNKNOWN)
 options:
   bucket:
-    description: The bucket; versioning must be on (C(amazon.aws.s3_bucket) with O(versioning=true) first).
+    description: The bucket; versioning must be on (C(amazon.aws.s3_bucket) with C(versioning=true) first).
     type: str
     required: true
   mode:

@@ -15,7 +15,7 @@ description:
   - Idempotent - the attribute is written only when it differs. Check mode makes read calls only;
     diff mode shows the key before and after.
 author:
-  - gearlift maintainers
+  - gearlift maintainers (!UNKNOWN)
 options:
   topic_arn:
     description: ARN of the topic (for example from C(community.aws.sns_topic)'s C(sns_arn)).

@@ -25,7 +25,7 @@ description:
     their override, malformed concurrency or error thresholds.
   - In check mode only C(Get*)/C(Describe*) calls are made; the result says what would change.
 author:
-  - gearlift maintainers
+  - gearlift maintainers (!UNKNOWN)
 options:
   baseline:
     description: The patch baseline.

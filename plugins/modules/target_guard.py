@@ -45,7 +45,7 @@ seealso:
     description: Collects the C(gearlift_*) variables, calls this module and sets C(gearlift_derived).
     link: https://example.invalid/gearlift/roles/guards/README.md
 author:
-  - gearlift maintainers
+  - gearlift maintainers (!UNKNOWN)
 """
 
 EXAMPLES = r"""

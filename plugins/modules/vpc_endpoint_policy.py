@@ -16,7 +16,7 @@ description:
   - Idempotent - two policies that grant the same thing in another order or spelling are equal. Check
     mode makes read calls only; diff mode shows the policy before and after.
 author:
-  - gearlift maintainers
+  - gearlift maintainers (!UNKNOWN)
 options:
   vpc_endpoint_id:
     description: The endpoint (C(vpce-...)), for example from C(amazon.aws.ec2_vpc_endpoint)'s result.

@@ -20,7 +20,7 @@ description:
   - Idempotent - the configuration is written only when its destinations, redacted headers or
     filter differ. Check mode makes read calls only; diff mode shows the configuration before and after.
 author:
-  - gearlift maintainers
+  - gearlift maintainers (!UNKNOWN)
 options:
   web_acl_arn:
     description: ARN of the web ACL.

@@ -70,11 +70,18 @@ def test_network_tiers_and_isolated_db(provisioned: dict[str, Any]) -> None:
         tags = {t["Key"]: t["Value"] for t in s.get("Tags", [])}
         tiers.setdefault(tags["gearlift:tier"], set()).add(s["AvailabilityZone"])
         assert s["MapPublicIpOnLaunch"] is False  # EC2.15
-    assert set(tiers) == {"public", "app", "db"}
-    assert all(len(azs) == 2 for azs in tiers.values())
+    assert set(tiers) == {"public", "app", "db", "bake"}
+    assert all(len(azs) == 2 for tier, azs in tiers.items() if tier != "bake")
+    assert len(tiers["bake"]) == 1  # the image builder's own subnet, one AZ
     tables = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["RouteTables"]
     db_table = next(t for t in tables if {"Key": "Name", "Value": f"{NAME}-db"} in t.get("Tags", []))
     assert not [r for r in db_table["Routes"] if r.get("DestinationCidrBlock") == "0.0.0.0/0"]
+    # the bake subnet: out through the NAT only (no internet gateway, no VPN), and its table is its own
+    bake_table = next(t for t in tables if {"Key": "Name", "Value": f"{NAME}-bake"} in t.get("Tags", []))
+    bake_subnets = {s["SubnetId"] for s in subnets if {"Key": "gearlift:tier", "Value": "bake"} in s["Tags"]}
+    assert {a["SubnetId"] for a in bake_table["Associations"] if a.get("SubnetId")} == bake_subnets
+    out = [r for r in bake_table["Routes"] if r.get("DestinationCidrBlock") not in (None, vpcs[0]["CidrBlock"])]
+    assert [r["DestinationCidrBlock"] for r in out] == ["0.0.0.0/0"] and out[0].get("NatGatewayId"), out
     app_tables = [
         t for t in tables if any(x["Value"].startswith(f"{NAME}-app-") for x in t.get("Tags", []) if x["Key"] == "Name")
     ]
@@ -297,7 +304,7 @@ def test_dynamic_inventory_lists_the_fleet_and_ansible_reaches_it(provisioned: d
 
 # ---------------------------------------------------------------- issue 17: PCI DSS at the AWS layer
 
-HOST_LOG_GROUPS = {"apache-access", "apache-error", "app", "auth", "audit", "aide", "syslog"}
+HOST_LOG_GROUPS = {"apache-access", "apache-error", "app", "auth", "audit", "aide", "payment-page", "syslog"}
 CIS_FILTERS = {  # playbooks/vars/cis_metric_filters.yml: Security Hub CloudWatch.1 - .14
     "root-usage",
     "unauthorized-api-calls",
@@ -535,6 +542,56 @@ def test_egress_is_explicit_and_least_privilege_per_tier(provisioned: dict[str, 
         _egress(app) == {("tcp", 443, "0.0.0.0/0"), ("tcp", 3306, db["GroupId"]), ("tcp", 2049, efs["GroupId"])} | extra
     )
     assert db["IpPermissionsEgress"] == []
+    # the image builder's group: nothing in; 443 out and the inventory's named bake extras (the OS mirrors on 80)
+    bake = groups[f"{NAME}-bake"]
+    bake_extra = {
+        (str(r.get("proto", "tcp")), int(r["port"]), str(r["cidr"]))
+        for r in _rehearsal_settings().get("gearlift_bake_egress_extra", [])
+    }
+    assert bake["IpPermissions"] == []
+    assert _egress(bake) == {("tcp", 443, "0.0.0.0/0")} | bake_extra
+
+
+def test_the_image_builder_has_a_role_of_its_own_without_production_secrets(provisioned: dict[str, Any]) -> None:
+    """PCI 6.5.3 / 6.5.4, 7.2.2: the bake role (and its instance profile) may only run the SSM agent: no secret,
+    parameter, key or log group of the target; EC2 alone may assume it."""
+    iam = _c(provisioned, "iam")
+    role = f"{NAME}-bake"
+    trust = _statements(iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"])
+    assert [(s["Principal"], s["Action"]) for s in trust] == [({"Service": "ec2.amazonaws.com"}, "sts:AssumeRole")]
+    assert iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"] == []
+    assert iam.list_role_policies(RoleName=role)["PolicyNames"] == ["session-manager-only"]
+    statements = _statements(iam.get_role_policy(RoleName=role, PolicyName="session-manager-only")["PolicyDocument"])
+    actions = {a for s in statements for a in _listed(s["Action"])}
+    assert {a.split(":")[0] for a in actions} == {"ssm", "ssmmessages", "ec2messages"}
+    assert not {a for a in actions if a.startswith("ssm:GetParameter") or a.endswith(":*") or a == "*"}
+    profile = iam.get_instance_profile(InstanceProfileName=role)["InstanceProfile"]
+    assert [r["RoleName"] for r in profile["Roles"]] == [role]
+
+
+def test_host_alarms_aide_payment_page_and_standby(provisioned: dict[str, Any]) -> None:
+    """PCI 10.4.1 / 11.5.2 / 11.6.1: metric filters on the hosts' AIDE and payment-page log groups and an alarm
+    each to the topic; an alarm on hosts left in Standby, fed by the group's collected metrics."""
+    logs, cloudwatch, topic = _c(provisioned, "logs"), _c(provisioned, "cloudwatch"), _topic(provisioned)
+    for group, name, words in (
+        ("aide", "aide-changes", "AIDE found differences"),
+        ("payment-page", "payment-page-changes", "PAYMENT_PAGE_CHANGED"),
+    ):
+        [metric_filter] = logs.describe_metric_filters(logGroupName=f"{LOG_PREFIX}/{group}")["metricFilters"]
+        assert metric_filter["filterName"] == f"{NAME}-host-{name}" and words in metric_filter["filterPattern"]
+        [transform] = metric_filter["metricTransformations"]
+        [alarm] = cloudwatch.describe_alarms(AlarmNames=[f"{NAME}-host-{name}"])["MetricAlarms"]
+        assert (alarm["Namespace"], alarm["MetricName"]) == (transform["metricNamespace"], transform["metricName"])
+        assert alarm["AlarmActions"] == [topic] and alarm["Threshold"] == 1
+    [standby] = cloudwatch.describe_alarms(AlarmNames=[f"{NAME}-hosts-in-standby"])["MetricAlarms"]
+    assert (standby["Namespace"], standby["MetricName"]) == ("AWS/AutoScaling", "GroupStandbyInstances")
+    assert standby["Dimensions"] == [{"Name": "AutoScalingGroupName", "Value": NAME}]
+    assert standby["Period"] * standby["EvaluationPeriods"] == 60 * 60  # gearlift_standby_alarm_minutes' default
+    assert standby["AlarmActions"] == [topic] and standby["Threshold"] == 0
+    group = _c(provisioned, "autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[NAME])[
+        "AutoScalingGroups"
+    ][0]
+    assert "GroupStandbyInstances" in {m["Metric"] for m in group.get("EnabledMetrics", [])}
 
 
 def test_s3_gateway_endpoint_reaches_only_the_accounts_and_the_agents_buckets(provisioned: dict[str, Any]) -> None:
@@ -600,8 +657,8 @@ def test_tier_network_acls_pass_the_shop_flows_and_their_replies_only(provisione
         if tags.get("Name", "").startswith(f"{NAME}-"):
             acls[tags["gearlift:tier"]] = acl
             assert {tier_of[a["SubnetId"]] for a in acl["Associations"]} == {tags["gearlift:tier"]}
-            assert len(acl["Associations"]) == 2  # both AZs
-    assert set(acls) == {"public", "app", "db"}
+            assert len(acl["Associations"]) == (1 if tags["gearlift:tier"] == "bake" else 2)  # both AZs; bake one
+    assert set(acls) == {"public", "app", "db", "bake"}
 
     import ipaddress
 
@@ -610,7 +667,7 @@ def test_tier_network_acls_pass_the_shop_flows_and_their_replies_only(provisione
         cidr = next(s["CidrBlock"] for s in subnets if tier_of[s["SubnetId"]] == tier)
         return ipaddress.ip_network(f"{ipaddress.ip_network(cidr)[9]}/32")
 
-    internet, app, db = ipaddress.ip_network("203.0.113.9/32"), host("app"), host("db")
+    internet, app, db, builder = ipaddress.ip_network("203.0.113.9/32"), host("app"), host("db"), host("bake")
     site, reply = ipaddress.ip_network("192.168.50.10/32"), 40000
     assert nacl_allows(acls["app"], True, "tcp", 3306, db) and nacl_allows(acls["db"], False, "tcp", 3306, app)
     assert nacl_allows(acls["db"], True, "tcp", reply, app) and nacl_allows(acls["app"], False, "tcp", reply, db)
@@ -626,6 +683,17 @@ def test_tier_network_acls_pass_the_shop_flows_and_their_replies_only(provisione
     assert nacl_allows(acls["app"], False, "tcp", 2049, app) and nacl_allows(acls["app"], True, "tcp", 2049, app)
     assert nacl_allows(acls["app"], False, "tcp", 2049, copier) and nacl_allows(acls["app"], True, "tcp", reply, copier)
     assert not nacl_allows(acls["app"], True, "tcp", reply, site), "replies to the copier only, not the whole site"
+    # The image builder: HTTPS out through the NAT (the public tier forwards it), replies in; nothing else
+    assert nacl_allows(acls["bake"], True, "tcp", 443, internet) and nacl_allows(
+        acls["public"], False, "tcp", 443, builder
+    )
+    assert nacl_allows(acls["bake"], False, "tcp", reply, internet) and nacl_allows(
+        acls["public"], True, "tcp", reply, builder
+    )
+    assert not nacl_allows(acls["bake"], False, "tcp", 22, internet), "nothing comes into the bake subnet"
+    assert not nacl_allows(acls["bake"], True, "tcp", 3306, db) and not nacl_allows(
+        acls["db"], False, "tcp", 3306, builder
+    )
 
 
 def test_the_sites_copier_of_the_uploads_is_routed_through_the_vpn(provisioned: dict[str, Any]) -> None:

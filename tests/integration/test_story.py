@@ -20,17 +20,24 @@ from gearlift.twin.twin import Twin, TwinConfig
 
 from .conftest import REPO, TEST_PREFIX, TEST_SUBNET, _podman_ready, leftovers
 
-# Each test provisions (and bakes) a twin of its own: ~20-30 min apiece on 2 cores, too long for the
-# slow lane CI runs; the on-demand lifecycle lane (scripts/test lifecycle) runs them.
+# Each test provisions a twin of its own (the first one also bakes; the second reuses the image the account
+# kept): too long for the slow lane CI runs; the on-demand lifecycle lane (scripts/test lifecycle) runs them.
 pytestmark = pytest.mark.lifecycle
 
 
+@pytest.fixture(scope="module")
+def account_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One state dir for the module's twins: the account keeps its golden image from one test to the next
+    (gearlift.twin.dataplane.amis), so only the first test bakes."""
+    return tmp_path_factory.mktemp("story-faults") / "state"
+
+
 @pytest.fixture
-def fresh_twin(tmp_path: Path) -> Iterator[Twin]:
+def fresh_twin(account_state: Path) -> Iterator[Twin]:
     reason = _podman_ready()
     if reason:
         pytest.skip(reason)
-    state = tmp_path / "state"
+    state = account_state
     twin = Twin(TwinConfig(prefix=TEST_PREFIX, subnet=TEST_SUBNET, state_dir=state, interval=1.0))
     twin.up()
     try:

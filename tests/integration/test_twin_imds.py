@@ -17,6 +17,7 @@ from typing import Any
 
 import jinja2
 import pytest
+import yaml
 
 from gearlift.twin import images, podman
 from gearlift.twin.dataplane.ec2 import LOCAL_IMAGE_TAG
@@ -70,6 +71,7 @@ def _policy(twin: Twin, account: str, key_arn: str) -> str:
         gearlift_log_group_prefix=PREFIX,
         naming_host_log_groups=["app", "apache"],
         naming_agent_metrics_namespace="Gearlift/shop",
+        **yaml.safe_load((REPO / "playbooks" / "vars" / "aws_services.yml").read_text(encoding="utf-8")),
     )
     json.loads(text)
     return text

@@ -178,6 +178,7 @@ BASE = {
     "naming_agent_metrics_namespace": "CWAgent",
     "security_partition": "aws-cn",
     "security_account": ACCOUNT,
+    **yaml.safe_load((REPO / "playbooks" / "vars" / "aws_services.yml").read_text()),
 }
 
 
@@ -197,6 +198,18 @@ def test_instance_role_policy_is_scoped_and_partition_derived():
     actions = {a for s in policy["Statement"] for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
     assert not actions & {"logs:CreateLogGroup", "logs:PutRetentionPolicy", "ssm:GetParametersByPath"}
     assert by_sid["DecryptTheAppSecret"]["Resource"] == BASE["gearlift_key_arns"]["secrets"]
+
+
+def test_bake_role_policy_is_session_manager_only():
+    """PCI 6.5.3 / 7.2.2: the image builder's role reads no secret, parameter, key or log group."""
+    policy = render("bake-role-policy.json.j2", **BASE)
+    actions = {a for s in policy["Statement"] for a in s["Action"]}
+    assert {s["Sid"] for s in policy["Statement"]} == {"SSMAgentCore", "SSMAgentSessionsAndMessages"}
+    assert {a.split(":")[0] for a in actions} == {"ssm", "ssmmessages", "ec2messages"}
+    assert not {a for a in actions if a.startswith(("ssm:GetParameter", "secretsmanager:", "kms:", "logs:"))}
+    # the same SSM agent statements as the instance role's (one list, vars/aws_services.yml)
+    app = {s["Sid"]: s for s in render("app-role-policy.json.j2", **BASE)["Statement"]}
+    assert all(app[s["Sid"]] == s for s in policy["Statement"])
 
 
 def test_alarm_topic_policy_limits_every_publisher_to_the_account():
@@ -293,11 +306,9 @@ def test_trail_bucket_takes_writes_only_from_this_trail_and_partition_is_derived
 
 
 def test_s3_endpoint_policy_allows_the_accounts_buckets_and_the_agent_repositories_only() -> None:
-    repositories = yaml.safe_load((REPO / "playbooks" / "vars" / "aws_services.yml").read_text())
     policy = render(
         "s3-endpoint-policy.json.j2",
-        **BASE,
-        **repositories,
+        **BASE,  # with vars/aws_services.yml's repository buckets
         network_account=ACCOUNT,
         network_partition="aws-cn",
         gearlift_s3_endpoint_extra_buckets=["vendor-repo"],

@@ -15,6 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from .role_harness import run_check
 
@@ -204,3 +205,13 @@ def test_cloudwatch_default_url_is_the_official_package(tmp_path: Path) -> None:
     assert f"not installed yet: check mode, the install from url {url} was skipped" in out, out
     assert "WARNING CloudWatch agent NOT INSTALLED" in out, out
     assert re.search(r"localhost\s*:\s*ok=\d+\s+changed=0\s+unreachable=0\s+failed=0", result.stdout), out
+
+
+def test_the_agent_ships_to_exactly_the_log_groups_fleet_creates() -> None:
+    """playbooks/fleet.yml creates naming_host_log_groups (KMS, retention) and the instance role may write only
+    there; the agent may not create a group. Its streams are the same suffixes (the payment page's included)."""
+    naming = yaml.safe_load((REPO / "playbooks" / "vars" / "naming.yml").read_text(encoding="utf-8"))
+    agent = yaml.safe_load((REPO / "roles" / "cloudwatch_agent" / "vars" / "main.yml").read_text(encoding="utf-8"))
+    assert [s["suffix"] for s in agent["__cloudwatch_agent_log_streams"]] == naming["naming_host_log_groups"]
+    filters = yaml.safe_load((REPO / "playbooks" / "vars" / "host_metric_filters.yml").read_text(encoding="utf-8"))
+    assert {f["log_group"] for f in filters["fleet_host_metric_filters"]} <= set(naming["naming_host_log_groups"])

@@ -83,6 +83,7 @@ class DataPlane:
     def __init__(self, aws: Clients, emulator: MotoControlPlane, tg: str) -> None:
         self.aws, self.emulator, self.tg = aws, emulator, tg
         self.samples: list[tuple[int, int]] = []
+        self.suspended: set[str] = set()  # every scaling process seen suspended during the play
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.loop, daemon=True)
 
@@ -100,6 +101,7 @@ class DataPlane:
             group = _group(self.aws)
             in_service = sum(1 for i in group["Instances"] if i["LifecycleState"] == "InService")
             self.samples.append((in_service, group["DesiredCapacity"]))
+            self.suspended |= {p["ProcessName"] for p in group.get("SuspendedProcesses") or []}
             self.stop.wait(0.2)
 
     def __enter__(self) -> DataPlane:
@@ -251,6 +253,11 @@ def test_plan_surges_a_group_at_its_minimum_and_settle_takes_it_back(
     assert group["DesiredCapacity"] == 2 and "gearlift:surge" not in {t["Key"] for t in group["Tags"]}
     assert len(plane.samples) > 5 and min(s[0] for s in plane.samples) >= 2, plane.samples
     assert max(s[1] for s in plane.samples) == 3, plane.samples
+    # The group's own scaling was suspended during the rollout and is resumed after it, record removed.
+    assert plane.suspended == {"AlarmNotification", "ScheduledActions", "AZRebalance"}, plane.suspended
+    assert not group.get("SuspendedProcesses") and "gearlift:suspended-processes" not in {
+        t["Key"] for t in group["Tags"]
+    }
     assert "Surge: 1 host(s)" in (tmp_path / "reports" / "unit-1.md").read_text()
 
 
@@ -266,3 +273,4 @@ def test_a_batch_above_max_minus_min_is_refused_before_any_change(
     group = _group(aws)
     assert group["DesiredCapacity"] == 2 and {i["LifecycleState"] for i in group["Instances"]} == {"InService"}
     assert "gearlift:surge" not in {t["Key"] for t in group["Tags"]}
+    assert not group.get("SuspendedProcesses")  # refused before the suspension too

@@ -90,9 +90,11 @@ def test_valid_production_config_passes_and_derives_non_overlapping_subnets() ->
     assert derived["public_subnet_cidrs"] == ["10.20.0.0/24", "10.20.1.0/24", "10.20.2.0/24"]
     assert derived["db_subnet_cidrs"] == ["10.20.4.0/24", "10.20.5.0/24", "10.20.6.0/24"]
     assert derived["app_subnet_cidrs"] == ["10.20.64.0/20", "10.20.128.0/20", "10.20.192.0/20"]
+    assert derived["bake_subnet_cidr"] == "10.20.3.0/24"
     vpc = ipaddress.IPv4Network("10.20.0.0/16")
     subnets = [ipaddress.IPv4Network(c) for t in ("public", "app", "db") for c in derived[f"{t}_subnet_cidrs"]]
-    assert len(subnets) == 9
+    subnets.append(ipaddress.IPv4Network(derived["bake_subnet_cidr"]))
+    assert len(subnets) == 10
     assert all(s.subnet_of(vpc) for s in subnets)
     assert not [(a, b) for i, a in enumerate(subnets) for b in subnets[i + 1 :] if a.overlaps(b)]
 
@@ -104,8 +106,9 @@ def test_derived_subnets_fit_every_allowed_vpc_size(prefix: int, az_count: int) 
     plan = guards.derive_subnets(vpc, az_count)
 
     assert plan == guards.derive_subnets(vpc, az_count)  # deterministic
-    nets = [ipaddress.IPv4Network(c) for tier in ("public", "app", "db") for c in plan[tier]]
+    nets = [ipaddress.IPv4Network(c) for tier in ("public", "app", "db", "bake") for c in plan[tier]]
     assert [len(plan[t]) for t in ("public", "app", "db")] == [az_count] * 3
+    assert len(plan["bake"]) == 1  # the image builder's own subnet, one AZ
     assert all(n.subnet_of(vpc) for n in nets)
     assert not [(a, b) for i, a in enumerate(nets) for b in nets[i + 1 :] if a.overlaps(b)]
     assert all(ipaddress.IPv4Network(c).prefixlen <= 27 for c in plan["public"])  # room for an ALB
@@ -113,6 +116,17 @@ def test_derived_subnets_fit_every_allowed_vpc_size(prefix: int, az_count: int) 
     assert min(ipaddress.IPv4Network(c).num_addresses for c in plan["app"]) > max(
         ipaddress.IPv4Network(c).num_addresses for c in plan["public"] + plan["db"]
     )
+
+
+def test_a_given_bake_subnet_is_used_and_package_mirrors_need_no_override() -> None:
+    result = validate(
+        production(
+            gearlift_bake_subnet_cidr="10.20.7.0/26",
+            gearlift_bake_egress_extra=[{"port": 80, "cidr": "0.0.0.0/0", "description": "apt mirrors"}],
+        )
+    )
+    assert result.ok, result.errors
+    assert result.derived["bake_subnet_cidr"] == "10.20.7.0/26"
 
 
 def test_non_production_defaults_to_a_single_nat_and_given_subnets_are_used() -> None:
@@ -627,6 +641,62 @@ BAD_CASES: list[tuple[str, dict[str, Any], str, str, str | None]] = [
         {"gearlift_s3_endpoint_extra_buckets": ["arn:aws:s3:::vendor-repo"]},
         "gearlift_s3_endpoint_extra_buckets",
         "is not an S3 bucket name",
+        NO_OVERRIDE,
+    ),
+    (
+        "bake-subnet-outside-vpc",
+        {"gearlift_bake_subnet_cidr": "10.99.3.0/24"},
+        "gearlift_bake_subnet_cidr",
+        "10.99.3.0/24 is not inside gearlift_vpc_cidr",
+        NO_OVERRIDE,
+    ),
+    (
+        "bake-subnet-in-the-app-tier",
+        {"gearlift_bake_subnet_cidr": "10.20.64.0/24"},
+        "gearlift_bake_subnet_cidr",
+        "10.20.64.0/24 overlaps 10.20.64.0/20",
+        NO_OVERRIDE,
+    ),
+    (
+        "bake-subnet-not-a-cidr",
+        {"gearlift_bake_subnet_cidr": "10.20.3.1/24"},
+        "gearlift_bake_subnet_cidr",
+        "is not a CIDR block",
+        NO_OVERRIDE,
+    ),
+    (
+        "bake-subnet-too-small",
+        {"gearlift_bake_subnet_cidr": "10.20.3.0/29"},
+        "gearlift_bake_subnet_cidr",
+        "AWS subnets are /16 to /28",
+        NO_OVERRIDE,
+    ),
+    (
+        "bake-egress-world-ssh",
+        {"gearlift_bake_egress_extra": [{"port": 22, "cidr": "0.0.0.0/0"}]},
+        "gearlift_bake_egress_extra",
+        "the image builder reaches the internet on 443 only",
+        "gearlift_allow_open_egress",
+    ),
+    (
+        "bake-egress-not-a-list",
+        {"gearlift_bake_egress_extra": {"port": 80, "cidr": "0.0.0.0/0"}},
+        "gearlift_bake_egress_extra",
+        "must be a list",
+        NO_OVERRIDE,
+    ),
+    (
+        "standby-alarm-too-short",
+        {"gearlift_standby_alarm_minutes": 1},
+        "gearlift_standby_alarm_minutes",
+        "1 is outside",
+        NO_OVERRIDE,
+    ),
+    (
+        "standby-alarm-longer-than-a-day",
+        {"gearlift_standby_alarm_minutes": 1441},
+        "gearlift_standby_alarm_minutes",
+        "1441 is outside",
         NO_OVERRIDE,
     ),
     (

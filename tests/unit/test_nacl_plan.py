@@ -132,6 +132,38 @@ def test_the_sites_uploads_copier_reaches_nfs_through_the_app_acl_only() -> None
     assert not nacl_allows(acl("app", no_efs), True, "tcp", REPLY, ip(copier)), "no file system, no path"
 
 
+BAKE_PLAN: dict[str, Any] = {
+    **PLAN,
+    "bake": ["10.40.3.0/24"],
+    "bake_egress_extra": [{"port": 80, "cidr": "0.0.0.0/0", "description": "apt mirrors"}],
+}
+BUILDER = ip("10.40.3.9/32")
+
+
+def test_the_image_builder_reaches_out_through_the_nat_and_nothing_reaches_it() -> None:
+    """The bake subnet: HTTPS and its named extras out (the NAT in the public tier forwards them), replies in;
+    no flow into it, and the app and DB tiers stay closed to it."""
+    bake, public, app, db = (acl(t, BAKE_PLAN) for t in ("bake", "public", "app", "db"))
+    for port in (443, 80):
+        assert nacl_allows(bake, True, "tcp", port, CLIENT) and nacl_allows(public, False, "tcp", port, BUILDER)
+        assert nacl_allows(public, True, "tcp", REPLY, BUILDER) and nacl_allows(bake, False, "tcp", REPLY, CLIENT)
+    assert not nacl_allows(bake, True, "tcp", 25, CLIENT) and not nacl_allows(bake, True, "tcp", 3306, DB)
+    assert not nacl_allows(bake, False, "tcp", 22, CLIENT), "nothing comes in but replies"
+    assert not nacl_allows(db, False, "tcp", 3306, BUILDER), "the builder never reaches the database"
+    assert not nacl_allows(app, False, "tcp", 443, BUILDER), "no interface endpoints, no path into the app tier"
+    # the app hosts do not get the builder's extras: 80 out of the app tier stays closed
+    assert not nacl_allows(app, True, "tcp", 80, CLIENT)
+    # with interface endpoints (in the app subnets) the builder reaches them on 443, and only that
+    endpoints = {**BAKE_PLAN, "endpoints": True}
+    app_with = acl("app", endpoints)
+    assert nacl_allows(app_with, False, "tcp", 443, BUILDER) and nacl_allows(app_with, True, "tcp", REPLY, BUILDER)
+    assert not nacl_allows(app_with, False, "tcp", 80, BUILDER)
+    # the plan without a bake subnet is the plan before it: public and app rules unchanged
+    assert tier_nacl_rules("public", PLAN) == tier_nacl_rules("public", {**PLAN, "bake_egress_extra": []})
+    with pytest.raises(AnsibleFilterError, match="no bake subnet"):
+        tier_nacl_rules("bake", PLAN)
+
+
 def test_outside_vpc_keeps_the_blocks_a_gateway_reaches() -> None:
     assert outside_vpc(["10.40.1.0/24", "192.168.50.20/32", "10.41.0.0/16"], "10.40.0.0/16") == [
         "192.168.50.20/32",
@@ -143,8 +175,8 @@ def test_outside_vpc_keeps_the_blocks_a_gateway_reaches() -> None:
 
 
 def test_rules_are_numbered_from_100_unique_and_all_allow() -> None:
-    for tier in ("public", "app", "db"):
-        rules = tier_nacl_rules(tier, PLAN)
+    for tier in ("public", "app", "db", "bake"):
+        rules = tier_nacl_rules(tier, BAKE_PLAN)
         for direction in ("ingress", "egress"):
             numbers = [r[0] for r in rules[direction]]
             assert numbers == list(range(100, 100 + 10 * len(numbers), 10))

@@ -197,3 +197,43 @@ def test_yaml_fallback_and_ansible_inventory_agree(tmp_path):
 
     assert strip(via_yaml) == strip(via_ansible)
     assert "NAT gateways (per_az) | 3 x 730 h" in via_yaml
+
+
+def test_the_peak_bench_figures_and_plot_are_in_the_report(tmp_path):
+    from gearlift import peak
+
+    side = {
+        "rps": [12.5, 74.0],
+        "p50_ms": [8.0, 30.0],
+        "p95_ms": [20.0, 410.0],
+        "p99_ms": [30.0, 900.0],
+        "error_rate": [0.0, 0.0125],
+        "hosts_in_service": [1, 1],
+        "cost_per_hour_usd": [None, None],
+        "hosts_at_start": 1,
+    }
+    summary = {
+        "date": "2026-12-05 10:00 UTC",
+        "load_multiple": [0.5, 3],
+        "peak_rps": 25,
+        "today": side,
+        "target": {**side, "p95_ms": [15.0, 95.0], "error_rate": [0.0, 0.0], "hosts_in_service": [2, 4]},
+        "scale_out_seconds": 48.5,
+        "scale_in_failed_requests": 0,
+        "config": {"cpu_factor": 0.25, "time_scale": 6},
+    }
+    summary["verdict"] = peak.verdict(summary)
+    data, _ = peak.write(summary, tmp_path / "peak")
+    html, md = render(tmp_path, make_inventory(tmp_path), "--peak", str(data))
+    assert "Peak load, measured (2026-12-05 10:00 UTC)" in md
+    assert "| 3x | 74.0 | 410.0 | 1.25 % | 74.0 | 95.0 | 0.00 % | 4 |" in md
+    assert "Scale-out: 48.5 s" in md and "![p95 latency per load step](peak.svg)" in md
+    assert (tmp_path / "out" / "peak.svg").read_text().startswith("<svg")
+    assert "<polyline" in html and "Peak load, measured" in html
+
+
+def test_a_peak_file_that_is_not_a_bench_summary_is_named(tmp_path):
+    bad = tmp_path / "summary.json"
+    bad.write_text('{"drills": []}')
+    html, _ = render(tmp_path, make_inventory(tmp_path), "--peak", str(bad))
+    assert "no load_multiple list" in html

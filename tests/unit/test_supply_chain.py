@@ -110,3 +110,74 @@ def test_the_ee_build_installs_the_verified_version(rig: dict[str, Path]) -> Non
         "https://s3.amazonaws.com/session-manager-downloads/plugin/1.2.3.4/linux_64bit/session-manager-plugin.rpm"
     ]
     assert (rig["dir"] / "installed").read_text().startswith("rpm -i ")
+
+
+def _ee() -> dict:  # type: ignore[type-arg]
+    return yaml.safe_load((REPO / "execution-environment.yml").read_text())
+
+
+def test_the_ee_base_image_is_referenced_by_digest_and_the_docs_say_where_it_comes_from() -> None:
+    name = _ee()["images"]["base_image"]["name"]
+    match = re.fullmatch(r"(?P<repo>[a-z0-9.-]+(?:/[a-z0-9._-]+)+)@sha256:(?P<digest>[0-9a-f]{64})", name)
+    assert match, f"the base image must be name@sha256:<64 hex>, not a tag: {name}"
+    docs = (REPO / "docs" / "awx.md").read_text()
+    # the docs record the digest's origin and how to update it, for this very digest
+    assert name in docs, "docs/awx.md does not show the pinned base image's digest"
+    section = docs.split("### The base image's digest", 1)[1].split("\n### ", 1)[0]
+    assert "To update it" in section and "skopeo inspect" in section
+
+
+# A command that fetches something over the network into a file, in a build step.
+_DOWNLOAD = re.compile(r"^(?P<tool>curl|wget)\b")
+_OUTPUT = re.compile(r"(?:\s-[A-Za-z]*o\s+|\s--output[= ]|\s-O\s+|\s--output-document[= ])(?P<file>\S+)")
+
+
+def _commands(step: str) -> list[str]:
+    """A build step's shell commands in order (a pipeline stays one command)."""
+    step = re.sub(r"^\s*RUN\s+", "", step)
+    return [c.strip() for c in re.split(r";|&&|\|\||\n", step) if c.strip()]
+
+
+def _downloads(steps: list[str]) -> list[tuple[str, str]]:
+    """(step, downloaded file) of every download in the definition's build steps."""
+    found = []
+    for step in steps:
+        if re.match(r"^\s*ADD\s", step) and "://" in step:
+            assert "--checksum=sha256:" in step, f"ADD of a URL without --checksum: {step}"
+            found.append((step, "<ADD>"))
+            continue
+        for command in _commands(step):
+            if _DOWNLOAD.match(command):
+                out = _OUTPUT.search(f" {command}")
+                assert out, f"a download that is not written to a file cannot be verified: {command}"
+                found.append((step, out.group("file").strip("'\"")))
+    return found
+
+
+def test_every_download_in_the_ee_definition_is_verified_by_checksum_before_use() -> None:
+    steps = [str(s) for stage in _ee().get("additional_build_steps", {}).values() for s in stage]
+    downloads = _downloads(steps)
+    assert downloads, "the definition downloads the Session Manager plugin; none found"
+    for step, path in downloads:
+        if path == "<ADD>":
+            continue
+        commands = _commands(step)
+        fetched = next(i for i, c in enumerate(commands) if _DOWNLOAD.match(c) and path in c)
+        assert "latest" not in commands[fetched], commands[fetched]
+        checks = [i for i, c in enumerate(commands) if i > fetched and "sha256sum -c" in c and path in c]
+        assert checks, f"{path} is never checked with sha256sum -c"
+        check = commands[checks[0]]
+        # every later use of the file comes after the check (the download itself and the check aside)
+        used = [i for i, c in enumerate(commands) if i > fetched and path in c and not c.startswith("rm ")]
+        assert used[0] == checks[0], f"{path} is used before its checksum is checked: {commands[used[0]]}"
+        # the expected digest is a literal, or a build argument refused unless it is 64 hex digits,
+        # checked before anything is downloaded
+        literal = re.search(r"\b[0-9a-f]{64}\b", check)
+        variable = re.search(r"\$\{?([A-Z_][A-Z0-9_]*)\}?", check)
+        assert literal or variable, f"no expected digest in {check}"
+        if not literal:
+            assert variable
+            name = variable.group(1)
+            guard = next((i for i, c in enumerate(commands) if f'"${name}"' in c and "^[0-9a-f]{64}$" in c), None)
+            assert guard is not None and guard < fetched, f"${name} is not refused unless it is a SHA-256"
+            assert any(s.strip().startswith(f"ARG {name}") for s in steps), f"${name} is not a build argument"

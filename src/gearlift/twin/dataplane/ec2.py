@@ -25,6 +25,7 @@ from gearlift.twin.dataplane import Round
 from gearlift.twin.dataplane.amis import AMI_IMAGE_REPO, LOCAL_IMAGE_TAG, kept_local_images
 from gearlift.twin.errors import TwinError
 from gearlift.twin.layout import TwinLayout
+from gearlift.twin.sizing import InstanceSizes, run_limits
 
 Log = Callable[[str], None]
 
@@ -45,6 +46,9 @@ class Ec2Reconciler:
         # More mounts every instance gets (gearlift.twin.dataplane.efs: the mount helper, staging).
         self.extra_mounts: Callable[[str], list[str]] | None = None
         self.extra_mount_points: list[str] = []
+        # Hosts sized like their instance types (gearlift.twin.sizing; 0: unsized).
+        self.cpu_factor = 0.0
+        self.sizes = InstanceSizes(lambda: self.clients("ec2"))
 
     def _instances(self) -> dict[str, dict[str, Any]]:
         reservations = paginate(self.clients("ec2"), "describe_instances", "Reservations")
@@ -195,6 +199,11 @@ class Ec2Reconciler:
             if podman.run("rmi", names[0], check=False).returncode == 0:
                 self.log(f"ec2: image {ami} and its snapshot are deleted -> removed {names[0]}")
 
+    def _limits(self, inst: dict[str, Any]) -> list[str]:
+        if self.cpu_factor == 0:
+            return []
+        return run_limits(self.sizes(inst["InstanceType"]), self.cpu_factor)
+
     def report(self, what: str, body: dict[str, Any]) -> None:
         """Tell the emulator what only the data plane knows (gearlift.twin.channel)."""
         channel.send(self.clients.endpoint, what, {"region": self.layout.region, **body})
@@ -257,6 +266,7 @@ class Ec2Reconciler:
             f"{self.layout.dropin}:/etc/systemd/system.conf.d/50-gearlift-twin-aws.conf:ro",
             *self._cloud_init_args(iid),
             *(self.extra_mounts(iid) if self.extra_mounts is not None else []),
+            *self._limits(inst),
             image,
             "/sbin/init",
         ]

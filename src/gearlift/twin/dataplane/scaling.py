@@ -365,9 +365,11 @@ class ScalingReconciler:
         self._warned: set[str] = set()
 
     @classmethod
-    def for_twin(cls, clients: ClientFactory, log: Log, alb: StatsSocket | None) -> ScalingReconciler:
-        """The reconciler as the twin runs it: its containers' cgroups, its ALBs' HAProxy, ``TIME_SCALE``."""
-        return cls(clients, log, ContainerMetricSource(alb))
+    def for_twin(
+        cls, clients: ClientFactory, log: Log, alb: StatsSocket | None, time_scale: float = TIME_SCALE
+    ) -> ScalingReconciler:
+        """The reconciler as the twin runs it: its containers' cgroups, its ALBs' HAProxy, its clock."""
+        return cls(clients, log, ContainerMetricSource(alb), time_scale=time_scale)
 
     @property
     def period(self) -> float:

@@ -447,10 +447,11 @@ def _acm_dns_validation() -> None:
 
 
 def apply() -> None:
-    from gearlift.twin.emulator import lifecycle, refresh
+    from gearlift.twin.emulator import lifecycle, refresh, scalein
 
     lifecycle.apply()
     refresh.install()
+    scalein.install()
     _ec2_natgateway_tag_type()
     _rds_gp3_baseline()
     _alb_default_attributes()

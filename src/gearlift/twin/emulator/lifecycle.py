@@ -304,18 +304,28 @@ def _autoscaling_target_registration() -> None:
 
     def enter_standby(self: Any, group_name: str, instance_ids: list[str], should_decrement: bool) -> Any:
         activities = enter(self, group_name, instance_ids, should_decrement)
-        group = self.autoscaling_groups[group_name]
-        for arn in group.target_group_arns:
-            tg = self.elbv2_backend.target_groups.get(arn)
-            if tg is None:
-                continue
-            registered = [{"Id": i} for i in instance_ids if i in tg.targets]
-            if registered:
-                self.elbv2_backend.deregister_targets(arn, registered)
+        deregister_from_target_groups(self.elbv2_backend, self.autoscaling_groups[group_name], instance_ids)
         return activities
 
     setattr(models.AutoScalingBackend, "update_attached_target_groups", update_attached_target_groups)  # noqa: B010
     setattr(models.AutoScalingBackend, "enter_standby_instances", enter_standby)  # noqa: B010
+
+
+def deregister_from_target_groups(elbv2: Any, group: Any, instance_ids: Any) -> float:
+    """Deregister a group's instances from its target groups (they drain); the longest deregistration delay.
+
+    What the group does when an instance leaves service: Standby, scale-in, an instance refresh.
+    """
+    delay = 0.0
+    for arn in group.target_group_arns:
+        tg = elbv2.target_groups.get(arn)
+        if tg is None:
+            continue
+        registered = [{"Id": i} for i in instance_ids if i in tg.targets]
+        if registered:
+            elbv2.deregister_targets(arn, registered)
+            delay = max(delay, _deregistration_delay(tg))
+    return delay
 
 
 def _deregistration_delay(tg: Any) -> float:

@@ -41,7 +41,7 @@ from typing import Any
 
 from moto.core.exceptions import ServiceException
 
-from gearlift.twin.emulator.lifecycle import launching_with, min_healthy, target_states
+from gearlift.twin.emulator.lifecycle import deregister_from_target_groups, launching_with, min_healthy, target_states
 
 RUNNING = frozenset({"Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking"})
 # How long after its grace period a new instance may stay short of healthy.
@@ -429,16 +429,7 @@ class Engine:
         for state in group.instance_states:
             if state.instance.id in batch.olds:
                 state.lifecycle_state = "Terminating"
-        delay = 0.0
-        for arn in group.target_group_arns:
-            tg = self.elbv2.target_groups.get(arn)
-            if tg is None:
-                continue
-            registered = [{"Id": i} for i in batch.olds if i in tg.targets]
-            if registered:
-                self.elbv2.deregister_targets(arn, registered)
-                delay = max(delay, float(tg.attributes.get("deregistration_delay.timeout_seconds", 300)))
-        batch.drain_until = now + delay
+        batch.drain_until = now + deregister_from_target_groups(self.elbv2, group, batch.olds)
 
     def _reregister(self, group: Any, ids: list[str]) -> None:
         members = _members(group)
@@ -562,11 +553,15 @@ def lock() -> threading.RLock:
 def tick_all() -> None:
     from moto.autoscaling.models import autoscaling_backends
 
+    from gearlift.twin.emulator import scalein
+
     with _LOCK:
         for _account, regions in list(autoscaling_backends.items()):
             for _region, backend in list(regions.items()):
                 if getattr(backend, "_gl_refreshes", None):
                     Engine(backend).tick()
+                if getattr(backend, "_gl_scale_in", None):
+                    scalein.tick(backend)
 
 
 def install() -> None:

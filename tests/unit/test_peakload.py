@@ -1,0 +1,208 @@
+"""The peak load model and its measurement (gearlift.peakload, gearlift.peak), against a local shop."""
+
+from __future__ import annotations
+
+import json
+import threading
+import xml.etree.ElementTree as ET
+from collections import Counter
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
+
+import pytest
+
+from gearlift import peak
+from gearlift.peakload import Mix, percentile, run_step
+from gearlift.story.traffic import Target
+
+
+class FakeShop(BaseHTTPRequestHandler):
+    """The stand-in's routes the load uses; every ``fail_every``-th request answers 503."""
+
+    protocol_version = "HTTP/1.1"
+    seen: ClassVar[Counter[str]] = Counter()
+    count = 0
+    fail_every = 0
+    lock = threading.Lock()
+
+    def log_message(self, *args: Any) -> None:
+        return
+
+    def _answer(self, status: int, body: dict[str, Any], cookie: bool = False) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        if cookie:
+            self.send_header("Set-Cookie", "JSESSIONID=abc; Path=/")
+            self.send_header("Set-Cookie", "AWSALB=b1; Path=/")
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _route(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        with FakeShop.lock:
+            FakeShop.count += 1
+            FakeShop.seen[f"{self.command} {self.path.split('/')[1]}"] += 1
+            failing = FakeShop.fail_every and FakeShop.count % FakeShop.fail_every == 0
+        if failing:
+            self._answer(503, {"error": "busy"})
+        elif self.command == "GET":
+            self._answer(200, {"ok": True})
+        elif self.path == "/designs":
+            self._answer(201, {"id": f"d{FakeShop.count}", "sha256": "x"})
+        elif self.path == "/cart/checkout":
+            jar = self.headers.get("Cookie") or ""
+            # Both cookies come back: the shop's session and the load balancer's stickiness cookie.
+            self._answer(201 if "JSESSIONID=abc" in jar and "AWSALB=b1" in jar else 409, {"orders": []})
+        else:
+            self._answer(200, {"items": {}}, cookie=True)
+
+    do_GET = _route
+    do_POST = _route
+
+
+@pytest.fixture
+def shop() -> Iterator[Target]:
+    FakeShop.seen, FakeShop.count, FakeShop.fail_every = Counter(), 0, 0
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeShop)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield Target(f"http://127.0.0.1:{server.server_address[1]}")
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_mix_interleaves_actions_in_its_proportions() -> None:
+    actions = Mix(browse=2, view=0, add=1, upload=0, checkout=1).schedule(400)
+    counts = Counter(actions)
+    assert counts == {"browse": 200, "add": 100, "checkout": 100}
+    assert "checkout" in actions[:4]  # interleaved, not in blocks
+
+
+def test_a_mix_without_weight_is_refused() -> None:
+    with pytest.raises(ValueError, match="positive total"):
+        Mix(browse=0, view=0, add=0, upload=0, checkout=0)
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 50) == 50.0
+    assert percentile(values, 95) == 95.0
+    assert percentile(values, 99) == 99.0
+    assert percentile([], 95) is None
+
+
+def test_a_step_sends_rate_times_seconds_and_measures_every_answer(shop: Target) -> None:
+    result = run_step(shop, 1.0, rate=100, seconds=1.0, threads=8)
+    assert result.sent == 100
+    assert result.errors == 0
+    assert len(result.latencies_ms) == 100
+    assert FakeShop.seen["GET catalog"] > 0 and FakeShop.seen["POST designs"] > 0
+    assert FakeShop.seen["POST cart"] > 0  # adds and checkouts (the session cookie came back)
+    summary = result.summary()
+    assert summary["p50_ms"] is not None and summary["p50_ms"] <= summary["p95_ms"] <= summary["p99_ms"]
+
+
+def test_failed_answers_count_as_errors(shop: Target) -> None:
+    FakeShop.fail_every = 10
+    result = run_step(shop, 1.0, rate=100, seconds=1.0, threads=8)
+    assert result.sent == 100
+    assert result.errors == 10
+    assert result.summary()["error_rate"] == pytest.approx(0.1)
+    assert result.statuses["503"] == 10
+
+
+def test_a_closed_front_door_is_all_errors() -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = run_step(Target(f"http://127.0.0.1:{port}"), 1.0, rate=20, seconds=0.5, threads=4, timeout=1.0)
+    assert result.sent == 10 and result.errors == 10
+    assert result.summary()["p95_ms"] is None
+
+
+def test_traffic_only_goes_to_loopback() -> None:
+    with pytest.raises(ValueError, match=r"127\.0\.0\.1"):
+        Target("http://10.0.0.5:8080")
+
+
+def test_a_ramp_times_the_scale_out_from_the_loads_rise(shop: Target) -> None:
+    hosts = iter([2, 2, 2, 2] + [3] * 1000)
+    ramp = peak.run_ramp(
+        "target",
+        shop,
+        [0.5, 1, 2],
+        20,
+        1.0,
+        hosts=lambda: next(hosts),
+        prefix="t",
+        stop=threading.Event(),
+        log=lambda _: None,
+    )
+    assert [s.multiple for s in ramp.steps] == [0.5, 1, 2]
+    assert ramp.hosts_at_start == 2
+    assert ramp.scale_out_seconds is not None and ramp.scale_out_seconds >= 0
+    assert max(n for _, n in ramp.timeline) == 3
+
+
+@pytest.mark.parametrize("text", ["3,2", "0,1", "a", ""])
+def test_bad_multiples_are_refused(text: str) -> None:
+    import argparse
+
+    with pytest.raises(argparse.ArgumentTypeError):
+        peak.parse_multiples(text)
+
+
+def test_hourly_cost_prices_the_hosts_and_the_database() -> None:
+    prices = {"ec2_hourly": {"t3.small": {"usd": 0.02}}, "rds_mysql_hourly": {"db.t3.micro": {"multi_az": 0.034}}}
+    values = {"gearlift_instance_type": "t3.small", "gearlift_db_instance_class": "db.t3.micro"}
+    assert peak.hourly_cost(values, 3, prices) == pytest.approx(0.094)
+    assert peak.hourly_cost(values, None, prices) is None
+    assert peak.hourly_cost({**values, "gearlift_instance_type": "x9.big"}, 3, prices) is None
+
+
+def _side(p95: list[float | None], err: list[float], hosts: list[int], start: int) -> dict[str, Any]:
+    n = len(p95)
+    return {
+        "rps": [10.0] * n,
+        "p50_ms": p95,
+        "p95_ms": p95,
+        "p99_ms": p95,
+        "error_rate": err,
+        "hosts_in_service": hosts,
+        "cost_per_hour_usd": [None] * n,
+        "hosts_at_start": start,
+    }
+
+
+def test_the_verdict_reads_the_acceptance_from_the_figures() -> None:
+    summary = {
+        "load_multiple": [1, 3],
+        "peak_rps": 25,
+        "today": _side([100.0, 900.0], [0.0, 0.02], [1, 1], 1),
+        "target": _side([40.0, 300.0], [0.0, 0.0005], [2, 4], 2),
+        "target_scheduled": _side([40.0, 100.0], [0.0, 0.0], [4, 4], 4),
+        "scale_out_seconds": 50.0,
+        "scale_in_failed_requests": 0,
+    }
+    v = peak.verdict(summary)
+    assert v["p95_at_3x_at_most_half_of_today"] == {"ok": True, "today": 900.0, "target": 300.0}
+    assert v["error_rate_at_3x_at_most_0.1_percent"]["ok"] is True
+    assert v["scale_in_with_0_failed_requests"] == {"ok": True, "failed": 0}
+    assert v["schedule_raises_capacity_before_the_ramp"]["ok"] is True
+    summary["target"]["p95_ms"][1] = 600.0
+    summary["scale_in_failed_requests"] = 3
+    v = peak.verdict(summary)
+    assert v["p95_at_3x_at_most_half_of_today"]["ok"] is False
+    assert v["scale_in_with_0_failed_requests"]["ok"] is False
+    summary["verdict"] = v
+    lines = peak.table(summary)
+    assert any(line.startswith("    3x |") for line in lines)
+    root = ET.fromstring(peak.svg(summary))  # well-formed, one line per side
+    assert len([e for e in root.iter() if e.tag.endswith("polyline")]) == 3
