@@ -19,7 +19,7 @@ description:
     compare it); rotate it with ModifyReplicationGroup's AuthTokenUpdateStrategy outside this module.
   - community.aws has no replication group module (community.aws.elasticache manages single-node clusters).
   - Pure logic in module_utils/elasticache.py.
-version_added: 1.0.0
+version_added: 0.1.0
 author:
   - gearlift maintainers (!UNKNOWN)
 options:
