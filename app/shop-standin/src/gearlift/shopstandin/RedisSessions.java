@@ -22,8 +22,10 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 final class RedisSessions implements SessionStore {
     static final String PREFIX = "gl:sess:";
+    // Only what the shop stores: HashMap checks its table (a Map.Entry[]) against the filter too, so
+    // Map$Entry is listed; anything else is rejected (no gadget classes from a store another client wrote).
     private static final ObjectInputFilter FILTER = ObjectInputFilter.Config.createFilter(
-            "maxdepth=10;maxrefs=10000;maxbytes=1048576;java.util.HashMap;java.util.LinkedHashMap;"
+            "maxdepth=10;maxrefs=10000;maxbytes=1048576;java.util.HashMap;java.util.LinkedHashMap;java.util.Map$Entry;"
                     + "java.lang.String;java.lang.Integer;java.lang.Number;gearlift.shopstandin.Cart;!*");
 
     private final RedisClient redis;
