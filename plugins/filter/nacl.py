@@ -19,14 +19,16 @@ description:
   - C(public) - HTTPS/HTTP from the ALB's sources, the app port to the app subnets (ALB -> app), what the NAT
     forwards out for the app tier, and the replies.
   - C(app) - the app port from the public subnets, HTTPS out (AWS APIs through the NAT or the endpoints),
-    MySQL to the DB subnets, NFS inside the VPC when there is an EFS, NFS from the EFS's extra sources outside
-    the VPC (C(efs_extra_cidrs), the on-premises app servers that copy the uploads through the VPN),
+    MySQL (and, with the session store, Redis 6379) to the DB subnets, NFS inside the VPC when there is an
+    EFS, NFS from the EFS's extra sources outside the VPC (C(efs_extra_cidrs), the on-premises app servers
+    that copy the uploads through the VPN),
     C(gearlift_app_egress_extra), SSH from C(gearlift_ssh_ingress_cidrs), and the replies.
   - C(bake) - the golden-image builder's subnet - HTTPS out (through the NAT or the endpoints),
     C(gearlift_bake_egress_extra), and the replies; nothing comes in but replies. With interface endpoints
     (C(endpoints)) the app tier, where they live, takes HTTPS from it.
-  - C(db) - MySQL from the app subnets and C(gearlift_db_extra_ingress_cidrs); with an on-premises site, MySQL
-    both ways with the site's networks (the database move) - and the replies.
+  - C(db) - MySQL (and, with the session store, Redis 6379) from the app subnets and
+    C(gearlift_db_extra_ingress_cidrs); with an on-premises site, MySQL both ways with the site's networks
+    (the database move) - and the replies.
   - The public tier takes what the NAT forwards for the app and bake tiers.
   - Fails when a direction needs more than 20 rules (AWS's default quota per ACL).
 positional: plan
@@ -39,9 +41,10 @@ options:
     description: >-
       C(vpc_cidr), C(public), C(app), C(db) (subnet CIDR lists), C(alb_ingress_cidrs), C(app_port),
       C(ssh_cidrs), C(db_extra_cidrs), C(onprem_cidrs), C(app_egress_extra) (as gearlift_app_egress_extra),
-      C(efs) (bool), C(efs_extra_cidrs) (as gearlift_efs_extra_ingress_cidrs; those inside the VPC need no rule
-      of their own), C(bake) (the bake subnet's CIDRs, optional), C(bake_egress_extra) (as
-      gearlift_bake_egress_extra), C(endpoints) (bool: interface endpoints in the app subnets).
+      C(efs) (bool), C(session_store) (bool: Redis 6379 from the app to the DB tier), C(efs_extra_cidrs)
+      (as gearlift_efs_extra_ingress_cidrs; those inside the VPC need no rule of their own), C(bake) (the bake
+      subnet's CIDRs, optional), C(bake_egress_extra) (as gearlift_bake_egress_extra), C(endpoints) (bool:
+      interface endpoints in the app subnets).
     type: dict
     required: true
 """
@@ -95,6 +98,7 @@ def tier_nacl_rules(tier: str, plan: dict[str, Any]) -> dict[str, list[list[Any]
         ssh, db_extra, onprem = (list(plan.get(k, [])) for k in ("ssh_cidrs", "db_extra_cidrs", "onprem_cidrs"))
         efs = bool(plan.get("efs", False))
         efs_site = outside_vpc(list(plan.get("efs_extra_cidrs", [])), vpc) if efs else []
+        sessions = bool(plan.get("session_store", False))
     except (KeyError, TypeError, ValueError) as exc:
         raise AnsibleFilterError(f"tier_nacl_rules: incomplete plan ({exc})") from exc
     ingress: list[tuple[str, str, int, int]] = []
@@ -129,6 +133,8 @@ def tier_nacl_rules(tier: str, plan: dict[str, Any]) -> dict[str, list[list[Any]
             ingress.append(_rule("tcp", ANYWHERE, EPHEMERAL))  # replies (internet via NAT, DB, endpoints)
             egress.append(_rule("tcp", ANYWHERE, _one(443)))
             egress += [_rule("tcp", cidr, _one(3306)) for cidr in db]
+            if sessions:
+                egress += [_rule("tcp", cidr, _one(6379)) for cidr in db]  # the session store
             if efs:
                 egress.append(_rule("tcp", vpc, _one(2049)))
             egress += [_rule(proto, cidr, _one(port)) for proto, cidr, port in extras]
@@ -139,6 +145,8 @@ def tier_nacl_rules(tier: str, plan: dict[str, Any]) -> dict[str, list[list[Any]
                 ingress += [_rule("udp", cidr, EPHEMERAL) for proto, cidr, _port in extras if proto == "udp"]
         elif tier == "db":
             ingress += [_rule("tcp", cidr, _one(3306)) for cidr in app + db_extra + onprem]
+            if sessions:
+                ingress += [_rule("tcp", cidr, _one(6379)) for cidr in app]  # the session store (ElastiCache)
             ingress += [_rule("tcp", cidr, EPHEMERAL) for cidr in onprem]  # replies to the move's connections
             egress += [_rule("tcp", cidr, EPHEMERAL) for cidr in app + db_extra + onprem]
             egress += [_rule("tcp", cidr, _one(3306)) for cidr in onprem]  # the move: RDS <-> the site's MySQL

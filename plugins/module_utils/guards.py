@@ -233,6 +233,8 @@ OVERRIDES = (
     "gearlift_allow_unusual_dns_ttl",
     "gearlift_allow_efs_without_tls",
     "gearlift_allow_world_efs",
+    "gearlift_allow_session_store_without_tls",
+    "gearlift_allow_session_store_without_auth",
 )
 
 #: Default of gearlift_golden_ami_parameter; the role's defaults template it the same way.
@@ -328,6 +330,15 @@ DEFAULTS: dict[str, Any] = {
     "gearlift_efs_gid": 2750,
     "gearlift_efs_extra_ingress_cidrs": [],
     "gearlift_efs_extra_principals": [],
+    # sessions (carts): ALB stickiness alone, or an external store (playbooks/session_store.yml)
+    "gearlift_session_store": "sticky",
+    "gearlift_session_store_engine": "redis",
+    "gearlift_session_store_engine_version": "7.1",
+    "gearlift_session_store_node_type": "cache.t4g.small",
+    "gearlift_session_store_replicas": 1,
+    "gearlift_session_store_tls": True,
+    "gearlift_session_store_auth": True,
+    "gearlift_session_store_encrypted": True,
     # observability and backup
     "gearlift_log_retention_days": 365,
     "gearlift_alarm_email": "",
@@ -433,6 +444,8 @@ RANGES: dict[str, tuple[int | None, int | None]] = {
     "gearlift_efs_provisioned_throughput_mibps": (0, EFS_PROVISIONED_MIBPS_MAX),
     "gearlift_efs_uid": (1, 4294967294),
     "gearlift_efs_gid": (1, 4294967294),
+    # ElastiCache: a primary and up to 5 replicas per shard.
+    "gearlift_session_store_replicas": (0, 5),
 }
 
 #: EFS (gearlift.platform.efs_share): performance and throughput modes, the days a lifecycle can move
@@ -440,6 +453,12 @@ RANGES: dict[str, tuple[int | None, int | None]] = {
 EFS_PERFORMANCE_MODES = ("general_purpose", "max_io")
 EFS_THROUGHPUT_MODES = ("bursting", "elastic", "provisioned")
 EFS_TRANSITION_DAYS = (0, 1, 7, 14, 30, 60, 90, 180, 270, 365)
+
+#: Session store (gearlift.platform.elasticache_replication_group): the modes, and the engine versions
+#: ElastiCache offers with in-transit encryption and an AUTH token (Redis OSS 6.x / 7.x, Valkey 7.2 / 8.x).
+SESSION_STORE_MODES = ("sticky", "redis")
+SESSION_STORE_ENGINE_VERSIONS = {"redis": ("6.2", "7.0", "7.1"), "valkey": ("7.2", "8.0", "8.1")}
+_CACHE_NODE_TYPE = re.compile(r"cache\.[a-z][a-z0-9-]*\.[a-z0-9]+")
 
 #: Lowest gearlift_refresh_min_healthy_percentage accepted in production: below it an instance
 #: refresh may take more than half the fleet out of service at once.
@@ -765,6 +784,7 @@ class _Checker:
         self.check_schedule(production)
         self.check_data(production)
         self.check_storage(vpc)
+        self.check_session_store(production)
         self.check_observability()
         self.check_baseline(production)
         self.check_names()
@@ -1682,6 +1702,71 @@ class _Checker:
                     f"{net} is neither in the VPC ({vpc}) nor in gearlift_onprem_cidrs (reached through the VPN); "
                     "the uploads are served to the app tier and the on-prem copy only.",
                 )
+
+    def check_session_store(self, production: bool) -> None:
+        """Where carts live: ALB stickiness only, or ElastiCache with TLS, AUTH and KMS (secure by default)."""
+        mode = self.text("gearlift_session_store")
+        if mode is not None and mode not in SESSION_STORE_MODES:
+            self.refuse("gearlift_session_store", f"'{mode}' is not one of {', '.join(SESSION_STORE_MODES)}.")
+            return
+        if mode != "redis":
+            if mode == "sticky" and not self.flag("gearlift_tg_stickiness"):
+                self.warn(
+                    "gearlift_session_store",
+                    "sticky with gearlift_tg_stickiness false: carts live in each host's memory and a customer "
+                    "moves between hosts, so carts come and go. Turn stickiness on or use redis.",
+                )
+            return
+        engine = self.text("gearlift_session_store_engine")
+        versions = SESSION_STORE_ENGINE_VERSIONS.get(engine or "")
+        if engine is not None and versions is None:
+            self.refuse(
+                "gearlift_session_store_engine", f"'{engine}' is not one of {', '.join(SESSION_STORE_ENGINE_VERSIONS)}."
+            )
+        version = self.text("gearlift_session_store_engine_version")
+        if versions is not None and version is not None and version not in versions:
+            self.refuse(
+                "gearlift_session_store_engine_version",
+                f"'{version}' is not a {engine} version this collection provisions ({', '.join(versions)}).",
+            )
+        node_type = self.text("gearlift_session_store_node_type")
+        if node_type is not None and not _CACHE_NODE_TYPE.fullmatch(node_type):
+            self.refuse(
+                "gearlift_session_store_node_type",
+                f"'{node_type}' is not an ElastiCache node type (like cache.t4g.small).",
+            )
+        replicas = self.ranged("gearlift_session_store_replicas")
+        if replicas == 0 and production:
+            self.warn(
+                "gearlift_session_store_replicas",
+                "0 in production: one cache node, no Multi-AZ failover; losing it loses every cart.",
+            )
+        if not self.flag("gearlift_session_store_encrypted"):
+            self.guard(
+                "gearlift_session_store_encrypted",
+                "false leaves the sessions unencrypted at rest (PCI DSS 3.5.1, Security Hub ElastiCache.4).",
+                "gearlift_allow_unencrypted_storage",
+            )
+        tls = self.flag("gearlift_session_store_tls")
+        if not tls:
+            self.guard(
+                "gearlift_session_store_tls",
+                "false sends sessions and the AUTH token in clear text between the hosts and the cache "
+                "(PCI DSS 4.2.1, Security Hub ElastiCache.5).",
+                "gearlift_allow_session_store_without_tls",
+            )
+        if not self.flag("gearlift_session_store_auth"):
+            self.guard(
+                "gearlift_session_store_auth",
+                "false lets anything that reaches port 6379 read and change every session (PCI DSS 8.2.1, "
+                "Security Hub ElastiCache.6).",
+                "gearlift_allow_session_store_without_auth",
+            )
+        elif not tls:
+            self.refuse(
+                "gearlift_session_store_auth",
+                "ElastiCache accepts an AUTH token only with gearlift_session_store_tls true (in-transit encryption).",
+            )
 
     def check_observability(self) -> None:
         days = self.integer("gearlift_log_retention_days")

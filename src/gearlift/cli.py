@@ -207,7 +207,12 @@ def cmd_clean(args: argparse.Namespace) -> int:
 def cmd_images(args: argparse.Namespace) -> int:
     from gearlift.twin import images
 
-    for name in (images.ensure_base_image(_say), images.ensure_mariadb_image(_say), images.ensure_apphost_image(_say)):
+    for name in (
+        images.ensure_base_image(_say),
+        images.ensure_mariadb_image(_say),
+        images.ensure_apphost_image(_say),
+        images.ensure_redis_image(_say),
+    ):
         _say(f"ready: {name}")
     return 0
 

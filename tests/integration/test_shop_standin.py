@@ -231,6 +231,63 @@ def app(jar: Path, mariadb: MariaDB, workdir: Path) -> Iterator[ShopApp]:
 # --------------------------------------------------------------------------- tests
 
 
+SESSION_CODEC_CHECK = """
+package gearlift.shopstandin;
+
+import java.io.Serializable;
+import java.util.ArrayList;
+import java.util.HashMap;
+
+public final class SessionCodecCheck {
+    public static void main(String[] args) {
+        Cart cart = new Cart();
+        cart.add("TSHIRT-BLK-M", 2);
+        cart.add("HOODIE-GRY-L", 1);
+        HashMap<String, Serializable> values = new HashMap<>();
+        values.put(Cart.ATTRIBUTE, cart);
+        values.put("visits", 3);
+        HashMap<String, Serializable> back = RedisSessions.decode(RedisSessions.encode(values));
+        System.out.println("cart=" + (back == null ? "null" : ((Cart) back.get(Cart.ATTRIBUTE)).snapshot()));
+        System.out.println("visits=" + (back == null ? "null" : back.get("visits")));
+        HashMap<String, Serializable> foreign = new HashMap<>();
+        foreign.put("list", new ArrayList<>(java.util.List.of("x")));
+        System.out.println("foreign=" + RedisSessions.decode(RedisSessions.encode(foreign)));
+    }
+}
+"""
+
+
+CODEC_KEYS = {"cart", "visits", "foreign"}
+
+
+def test_session_store_codec_round_trips_a_cart_and_rejects_other_classes(jar: Path, tmp_path: Path) -> None:
+    """What one host writes to the session store another reads back (the bytes go through the
+    deserialisation filter); a class the shop never stores is refused, not instantiated."""
+    src = tmp_path / "src" / "gearlift" / "shopstandin"
+    src.mkdir(parents=True)
+    (src / "SessionCodecCheck.java").write_text(SESSION_CODEC_CHECK, encoding="utf-8")
+    classes = tmp_path / "classes"
+    subprocess.run(
+        ["javac", "-cp", str(jar), "-d", str(classes), str(src / "SessionCodecCheck.java")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    out = subprocess.run(
+        ["java", "-cp", f"{classes}{os.pathsep}{jar}", "gearlift.shopstandin.SessionCodecCheck"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    lines = dict(line.split("=", 1) for line in out.stdout.splitlines() if line.split("=")[0] in CODEC_KEYS)
+    assert lines["cart"] == "{TSHIRT-BLK-M=2, HOODIE-GRY-L=1}", out.stdout + out.stderr
+    assert lines["visits"] == "3"
+    assert lines["foreign"] == "null"
+    assert "a stored session could not be read (InvalidClassException)" in out.stdout + out.stderr
+
+
 def test_build_is_idempotent_and_manifest_points_at_debian_connector(jar: Path) -> None:
     first = jar.read_bytes()
     out = subprocess.run([str(BUILD_SH)], capture_output=True, text=True, timeout=300, check=True)

@@ -565,6 +565,60 @@ BAD_CASES: list[tuple[str, dict[str, Any], str, str, str | None]] = [
         "outside the allowed range 1..4294967294",
         NO_OVERRIDE,
     ),
+    (
+        "session-store-unknown-mode",
+        {"gearlift_session_store": "memcached"},
+        "gearlift_session_store",
+        "'memcached' is not one of sticky, redis",
+        NO_OVERRIDE,
+    ),
+    (
+        "session-store-without-tls",
+        {
+            "gearlift_session_store": "redis",
+            "gearlift_session_store_tls": False,
+            "gearlift_session_store_auth": False,
+            "gearlift_allow_session_store_without_auth": True,
+        },
+        "gearlift_session_store_tls",
+        "clear text",
+        "gearlift_allow_session_store_without_tls",
+    ),
+    (
+        "session-store-without-auth",
+        {"gearlift_session_store": "redis", "gearlift_session_store_auth": False},
+        "gearlift_session_store_auth",
+        "read and change every session",
+        "gearlift_allow_session_store_without_auth",
+    ),
+    (
+        "session-store-unencrypted",
+        {"gearlift_session_store": "redis", "gearlift_session_store_encrypted": False},
+        "gearlift_session_store_encrypted",
+        "unencrypted at rest",
+        "gearlift_allow_unencrypted_storage",
+    ),
+    (
+        "session-store-engine-version",
+        {"gearlift_session_store": "redis", "gearlift_session_store_engine_version": "5.0.6"},
+        "gearlift_session_store_engine_version",
+        "'5.0.6' is not a redis version",
+        NO_OVERRIDE,
+    ),
+    (
+        "session-store-node-type",
+        {"gearlift_session_store": "redis", "gearlift_session_store_node_type": "t4g.small"},
+        "gearlift_session_store_node_type",
+        "not an ElastiCache node type",
+        NO_OVERRIDE,
+    ),
+    (
+        "session-store-replicas",
+        {"gearlift_session_store": "redis", "gearlift_session_store_replicas": 6},
+        "gearlift_session_store_replicas",
+        "outside",
+        NO_OVERRIDE,
+    ),
     ("trail-bucket-empty", {"gearlift_trail_bucket": ""}, "gearlift_trail_bucket", "leave it undefined", NO_OVERRIDE),
     (
         "environment-unknown",
@@ -846,6 +900,19 @@ OVERRIDE_CASES: list[tuple[str, dict[str, Any]]] = [
         "gearlift_allow_world_efs",
         {"gearlift_efs_deny_anonymous": False, "gearlift_efs_extra_ingress_cidrs": ["0.0.0.0/0"]},
     ),
+    (
+        "gearlift_allow_session_store_without_tls",
+        {
+            "gearlift_session_store": "redis",
+            "gearlift_session_store_tls": False,
+            "gearlift_session_store_auth": False,
+            "gearlift_allow_session_store_without_auth": True,
+        },
+    ),
+    (
+        "gearlift_allow_session_store_without_auth",
+        {"gearlift_session_store": "redis", "gearlift_session_store_auth": False},
+    ),
 ]
 
 
@@ -889,6 +956,41 @@ def test_efs_settings_that_fit_together_pass_and_storage_off_is_warned() -> None
     off = validate(production(gearlift_efs=False, gearlift_efs_require_tls=False))
     assert off.ok, off.errors
     assert any(w.startswith("gearlift_efs: false: no shared storage") for w in off.warnings)
+
+
+def test_session_store_settings() -> None:
+    spec = _spec()
+    assert spec["gearlift_session_store"]["choices"] == list(guards.SESSION_STORE_MODES)
+    assert spec["gearlift_session_store_engine"]["choices"] == list(guards.SESSION_STORE_ENGINE_VERSIONS)
+    valkey = validate(
+        production(
+            gearlift_session_store="redis",
+            gearlift_session_store_engine="valkey",
+            gearlift_session_store_engine_version="8.0",
+            gearlift_session_store_node_type="cache.r7g.large",
+        )
+    )
+    assert valkey.ok, valkey.errors
+    # Insecure settings are ignored while the store is not in use (sticky).
+    assert validate(production(gearlift_session_store_tls=False, gearlift_session_store_auth=False)).ok
+    # AUTH needs TLS on ElastiCache: no override makes the pair valid.
+    auth_without_tls = validate(
+        production(
+            gearlift_session_store="redis",
+            gearlift_session_store_tls=False,
+            gearlift_allow_session_store_without_tls=True,
+        )
+    )
+    assert [e for e in auth_without_tls.errors if e.startswith("gearlift_session_store_auth: ")], (
+        auth_without_tls.errors
+    )
+    single = validate(production(gearlift_session_store="redis", gearlift_session_store_replicas=0))
+    assert single.ok, single.errors
+    assert any(w.startswith("gearlift_session_store_replicas: 0 in production") for w in single.warnings)
+    unstuck = validate(production(gearlift_tg_stickiness=False))
+    assert any(
+        w.startswith("gearlift_session_store: sticky with gearlift_tg_stickiness false") for w in unstuck.warnings
+    )
 
 
 def test_override_cases_cover_every_override() -> None:

@@ -27,6 +27,7 @@ CRYPTO_TASK = "Hardening | Refuse weak SSH algorithms"
 ROOT_TASK = "Hardening | Refuse root and weak SSH logins"
 ADMIN_TASK = "Hardening | Validate the admin path"
 MISC_TASK = "Hardening | Validate the firewall, time and audit settings"
+EGRESS_TASK = "Hardening | Validate the outbound firewall policy"
 PLAYBOOK = """\
 - name: hardening bad-input check
   hosts: all
@@ -202,6 +203,27 @@ def _assert_stopped_at(result: subprocess.CompletedProcess[str], task: str, mess
             id="umask-022",
         ),
         pytest.param(
+            {"hardening_firewall_default_outgoing": "allow"},
+            EGRESS_TASK,
+            [
+                "hardening_firewall_default_outgoing allow lets the host reach anywhere",
+                "hardening_allow_unrestricted_egress: true",
+            ],
+            id="egress-allow-without-override",
+        ),
+        pytest.param(
+            {"hardening_firewall_egress_db_cidrs": ["10.0.0.0/33"]},
+            EGRESS_TASK,
+            ["hardening_firewall_egress_db_cidrs: '10.0.0.0/33' is not an address or CIDR"],
+            id="egress-bad-cidr",
+        ),
+        pytest.param(
+            {"hardening_firewall_egress_extra": [{"port": 80}]},
+            EGRESS_TASK,
+            ["hardening_firewall_egress_extra[0]: needs port and cidr"],
+            id="egress-extra-without-cidr",
+        ),
+        pytest.param(
             {"hardening_admin_path": "console"},
             SPEC_TASK,
             ["hardening_admin_path must be one of: ssm, ssh, got: console"],
@@ -230,6 +252,8 @@ def test_overrides_accept_weaker_values(tmp_path: Path) -> None:
             "hardening_shell_timeout": 1800,
             "hardening_allow_long_session_timeout": True,
             "hardening_pass_min_days": 0,
+            "hardening_firewall_default_outgoing": "allow",
+            "hardening_allow_unrestricted_egress": True,
         },
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -241,3 +265,4 @@ def test_defaults_pass(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert PASSWORD_TASK in result.stdout
     assert MISC_TASK in result.stdout
+    assert EGRESS_TASK in result.stdout

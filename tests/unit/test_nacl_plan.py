@@ -164,6 +164,26 @@ def test_the_image_builder_reaches_out_through_the_nat_and_nothing_reaches_it() 
         tier_nacl_rules("bake", PLAN)
 
 
+def test_the_session_store_opens_redis_from_the_app_to_the_db_tier_only() -> None:
+    plan = {**PLAN, "session_store": True}
+    app, db = acl("app", plan), acl("db", plan)
+    assert nacl_allows(app, True, "tcp", 6379, DB) and nacl_allows(db, False, "tcp", 6379, APP)
+    assert nacl_allows(db, True, "tcp", REPLY, APP) and nacl_allows(app, False, "tcp", REPLY, DB)
+    assert not nacl_allows(db, False, "tcp", 6379, ALB), "Redis only from the app subnets"
+    # (from the site, 6379 is inside the replies the database move needs; the cache's security group stops it)
+    # 6379 is not in the ephemeral range: without the store nothing lets it into the DB tier
+    assert not nacl_allows(acl("db"), False, "tcp", 6379, APP)
+    for tier in ("public", "app", "db"):  # still within AWS's default quota with the extra rules
+        assert len(tier_nacl_rules(tier, {**plan, "efs": True})["ingress"]) <= 20
+    # ... and beside the image builder's subnet and the interface endpoints
+    everything = {**BAKE_PLAN, "session_store": True, "efs": True, "endpoints": True}
+    for tier in ("public", "app", "db", "bake"):
+        rules = tier_nacl_rules(tier, everything)
+        assert len(rules["ingress"]) <= 20 and len(rules["egress"]) <= 20
+    assert nacl_allows(acl("app", everything), True, "tcp", 6379, DB)
+    assert not nacl_allows(acl("db", everything), False, "tcp", 6379, BUILDER), "Redis never from the builder"
+
+
 def test_outside_vpc_keeps_the_blocks_a_gateway_reaches() -> None:
     assert outside_vpc(["10.40.1.0/24", "192.168.50.20/32", "10.41.0.0/16"], "10.40.0.0/16") == [
         "192.168.50.20/32",

@@ -199,6 +199,22 @@ def test_yaml_fallback_and_ansible_inventory_agree(tmp_path):
     assert "NAT gateways (per_az) | 3 x 730 h" in via_yaml
 
 
+def test_the_report_states_the_session_mode_and_the_carts_a_lost_host_costs(tmp_path):
+    inv = make_inventory(tmp_path)
+    html, sticky = render(tmp_path, inv)
+    assert "- Sessions: sticky - carts live in each app host's memory" in sticky
+    assert "losing a host loses the carts of every session on it" in sticky
+    assert "| App instance: the carts in its sessions | the carts of every session on that host |" in sticky
+    assert 'id="session-mode">Sessions: sticky' in html
+    _, redis = render(tmp_path, inv, "--set", "gearlift_session_store=redis")
+    assert "- Sessions: redis - carts live in the ElastiCache session store (TLS, AUTH, 2 nodes, Multi-AZ)" in redis
+    assert "losing an app host loses no cart" in redis
+    assert "| App instance: the carts in its sessions | 0 carts (session store) |" in redis
+    assert "ElastiCache node(s) are not in the price table" in redis
+    _, unstuck = render(tmp_path, inv, "--set", "gearlift_tg_stickiness=false")
+    assert "stickiness is OFF" in unstuck
+
+
 def test_the_peak_bench_figures_and_plot_are_in_the_report(tmp_path):
     from gearlift import peak
 

@@ -60,6 +60,26 @@ def _measured(drills: DrillSet, kind: str) -> str:
     return "; ".join(parts)
 
 
+def session_mode(inputs: DesignInputs) -> str:
+    """Which session mode is on, and what losing an app host costs in carts."""
+    if inputs.session_store == "redis":
+        nodes = inputs.session_store_replicas + 1
+        return (
+            "Sessions: redis - carts live in the ElastiCache session store (TLS, AUTH, "
+            f"{nodes} node{'s' if nodes != 1 else ''}{', Multi-AZ' if nodes > 1 else ''}); losing an app host loses "
+            "no cart (the next request, on another host, finds it)."
+        )
+    stuck = (
+        "the ALB's stickiness cookie keeps each customer on one host"
+        if inputs.tg_stickiness
+        else ("stickiness is OFF, so customers move between hosts and carts come and go")
+    )
+    return (
+        f"Sessions: sticky - carts live in each app host's memory ({stuck}); losing a host loses the carts of "
+        "every session on it. gearlift_session_store=redis removes that loss."
+    )
+
+
 def failure_table(inputs: DesignInputs, drills: DrillSet) -> list[FailureRow]:
     detect = inputs.health_check_interval * inputs.unhealthy_threshold
     remaining = inputs.az_count - 1
@@ -108,6 +128,16 @@ def failure_table(inputs: DesignInputs, drills: DrillSet) -> list[FailureRow]:
             f"ALB health check every {inputs.health_check_interval} s, unhealthy after {inputs.unhealthy_threshold} "
             "failures; the Auto Scaling group (ELB health checks) replaces the host.",
             _measured(drills, "instance"),
+        ),
+        FailureRow(
+            "sessions",
+            "App instance: the carts in its sessions",
+            "0 carts (session store)" if inputs.session_store == "redis" else "the carts of every session on that host",
+            "none: the next request lands on another host"
+            if inputs.session_store == "redis"
+            else "not recoverable: those customers start a new cart",
+            session_mode(inputs),
+            _measured(drills, "sessions"),
         ),
         FailureRow(
             "az",

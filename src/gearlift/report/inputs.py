@@ -69,6 +69,10 @@ class DesignInputs:
     effective: dict[str, Any] = field(default_factory=dict, compare=False)
     guard_errors: tuple[str, ...] = ()
     guard_warnings: tuple[str, ...] = ()
+    # Where carts live: "sticky" (each host's memory, the ALB's stickiness) or "redis" (ElastiCache).
+    session_store: str = "sticky"
+    tg_stickiness: bool = True
+    session_store_replicas: int = 1
 
 
 def _need(settings: dict[str, Any], name: str, inventory: Inventory) -> Any:
@@ -251,4 +255,7 @@ def design_inputs(inventory: Inventory, guards: ModuleType) -> DesignInputs:
         effective=effective,
         guard_errors=errors,
         guard_warnings=tuple(verdict.warnings),
+        session_store=_text(effective, "gearlift_session_store") or "sticky",
+        tg_stickiness=_bool(effective, "gearlift_tg_stickiness", inventory),
+        session_store_replicas=_int(effective, "gearlift_session_store_replicas", inventory, low=0),
     )

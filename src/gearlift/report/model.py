@@ -48,6 +48,7 @@ class Report:
     runbooks: list[Runbook]
     waf_rules: int
     notes: list[str] = field(default_factory=list)
+    session_mode: str = ""
     peak: PeakSet = field(default_factory=PeakSet)
 
     def prices_used(self) -> list[cost.Price]:
@@ -143,6 +144,11 @@ def build_report(
     prices.instance(inputs.instance_type)
     prices.database(inputs.db_instance_class, inputs.db_multi_az)
     notes = list(inventory.notes)
+    if inputs.session_store == "redis":
+        notes.append(
+            f"the session store's {inputs.session_store_replicas + 1} ElastiCache node(s) are not in the price table "
+            "yet: the monthly cost below leaves them out"
+        )
     arch = prices.ec2_arch.get(inputs.instance_type, "")
     if arch and inputs.architecture and arch != inputs.architecture:
         notes.append(
@@ -187,5 +193,6 @@ def build_report(
         runbooks=runbooks(inputs, repo_root, inventory_arg),
         waf_rules=waf_rules,
         notes=notes + list(estimate.notes),
+        session_mode=availability.session_mode(inputs),
         peak=peak or PeakSet(),
     )

@@ -148,21 +148,36 @@ def playbook_exists(repo: Path, relative: str) -> bool:
 
 
 def hardening_catalog(repo: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The hardening role's control catalog and its defaults (toggles); empty when absent."""
-    catalog_file = repo / "roles" / "hardening" / "vars" / "main.yml"
+    """The hardening role's control catalog (vars/catalog/section_*.yml, in section order) and its
+    toggles: the role's defaults plus each control's toggle at its catalog default; empty when absent."""
+    catalog_dir = repo / "roles" / "hardening" / "vars" / "catalog"
     defaults_file = repo / "roles" / "hardening" / "defaults" / "main.yml"
     catalog: list[dict[str, Any]] = []
     defaults: dict[str, Any] = {}
-    if catalog_file.is_file():
-        data = load_yaml(catalog_file) or {}
-        raw = data.get("__hardening_controls") if isinstance(data, dict) else None
-        if isinstance(raw, list):
-            catalog = [item for item in raw if isinstance(item, dict)]
     if defaults_file.is_file():
         data = load_yaml(defaults_file) or {}
         if isinstance(data, dict):
             defaults = data
-    return catalog, defaults
+    order = ["1", "2", "3", "4", "5", "6", "7", "pci"]
+    files = sorted(catalog_dir.glob("section_*.yml")) if catalog_dir.is_dir() else []
+    files.sort(key=lambda path: order.index(path.stem[8:]) if path.stem[8:] in order else len(order))
+    toggles: dict[str, Any] = {}
+    for path in files:
+        data = load_yaml(path) or {}
+        section = data.get(f"__hardening_catalog_{path.stem}") if isinstance(data, dict) else None
+        raw = section.get("controls") if isinstance(section, dict) else None
+        if not isinstance(raw, list):
+            continue
+        for item in raw:
+            if not isinstance(item, dict):
+                continue
+            control = dict(item)
+            toggle = control.get("toggle") or "hardening_rule_" + re.sub(r"[.-]", "_", str(control.get("id", "")))
+            control["toggle"] = toggle
+            for name in [toggle] if isinstance(toggle, str) else list(toggle):
+                toggles.setdefault(str(name), control.get("default", True))
+            catalog.append(control)
+    return catalog, {**toggles, **defaults}
 
 
 def waf_rule_count(repo: Path) -> int:

@@ -24,6 +24,7 @@ from gearlift.twin.errors import TwinError
 BASE_IMAGE = "localhost/gearlift-base:bookworm-3"
 MARIADB_IMAGE = "localhost/gearlift-mariadb:bookworm-3"
 APPHOST_IMAGE = "localhost/gearlift-apphost:bookworm-3"
+REDIS_IMAGE = "localhost/gearlift-redis:bookworm-3"
 # A systemd host image boots /sbin/init and stops as systemd asks (podman import/commit --change).
 SYSTEMD_IMAGE_CHANGES = ("--change", 'CMD ["/sbin/init"]', "--change", "STOPSIGNAL SIGRTMIN+3")
 
@@ -41,6 +42,8 @@ BASE_PACKAGES = [
     "gnupg",
 ]
 MARIADB_PACKAGES = ["mariadb-server", "mariadb-client", "openssl"]
+# ElastiCache's stand-in (gearlift.twin.dataplane.elasticache): Debian's redis-server 7.0 is built with TLS.
+REDIS_PACKAGES = ["redis-server", "redis-tools"]
 # What a golden image's Java tier needs, so tests of the twin do not install a
 # JRE in every container: the roles still install these themselves.
 APPHOST_PACKAGES = ["openjdk-17-jre-headless", "libmariadb-java", "mariadb-client", "awscli"]
@@ -200,3 +203,7 @@ def ensure_mariadb_image(log: Log = _noop) -> str:
 
 def ensure_apphost_image(log: Log = _noop) -> str:
     return ensure_derived_image(APPHOST_IMAGE, APPHOST_PACKAGES, log)
+
+
+def ensure_redis_image(log: Log = _noop) -> str:
+    return ensure_derived_image(REDIS_IMAGE, REDIS_PACKAGES, log)

@@ -72,8 +72,9 @@ def _net(text: str, strict: bool = False) -> Net:
 
 ANYWHERE = _net("0.0.0.0/0")
 IMDS_ADDRESS = "169.254.169.254"
-# Kinds of host the twin runs ("efs": an EFS mount target). "onprem" hosts are outside every VPC.
-KINDS = ("ec2", "rds", "alb", "efs", "onprem")
+# Kinds of host the twin runs ("efs": an EFS mount target, "elasticache": a replication group's server).
+# "onprem" hosts are outside every VPC.
+KINDS = ("ec2", "rds", "alb", "efs", "elasticache", "onprem")
 
 
 @dataclass(frozen=True)
@@ -415,8 +416,9 @@ class Policy:
             ":GL_INTERNET - [0:0]",
             "-A INPUT -i lo -j ACCEPT",
         ]
-        # An EFS mount target is an interface in its subnet: the subnet's ACL filters it as any host there.
-        acl = self.network_acl(node) if node.kind in ("ec2", "rds", "efs") else None
+        # An EFS mount target or a cache node is an interface in its subnet: the subnet's ACL filters it as any
+        # host there.
+        acl = self.network_acl(node) if node.kind in ("ec2", "rds", "efs", "elasticache") else None
         if acl is not None:
             # stateless: every packet, replies included, before the security groups' stateful accept
             lines[1:1] = [":GL_NACL_IN - [0:0]", ":GL_NACL_OUT - [0:0]"]

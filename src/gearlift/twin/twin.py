@@ -27,6 +27,7 @@ from gearlift.twin.dataplane.amis import LOCAL_IMAGE_TAG, AccountImages, kept_lo
 from gearlift.twin.dataplane.autoscaling import AsgController
 from gearlift.twin.dataplane.ec2 import Ec2Reconciler
 from gearlift.twin.dataplane.efs import EfsReconciler
+from gearlift.twin.dataplane.elasticache import ElastiCacheReconciler
 from gearlift.twin.dataplane.elbv2 import AlbReconciler, TargetHealthReconciler
 from gearlift.twin.dataplane.imds import ImdsReconciler, ImdsServer
 from gearlift.twin.dataplane.lambdas import LambdaRuntime
@@ -98,6 +99,7 @@ class Twin:
         self.imds: ImdsServer | None = None
         self.route53: Route53Reconciler | None = None
         self.efs: EfsReconciler | None = None
+        self.cache: ElastiCacheReconciler | None = None
         self.scaling: ScalingReconciler | None = None
         self.lambdas: LambdaRuntime | None = None
         # The data plane, in the order one round runs it (gearlift.twin.dataplane).
@@ -252,7 +254,15 @@ class Twin:
         )
         self.route53.start()  # before the first host boots: it is their name server
         self.efs = EfsReconciler(layout, self.clients, self.log, base, on_start=self.firewall.seal)
-        self.firewall.extra_node = self.efs.node
+        self.cache = ElastiCacheReconciler(
+            layout,
+            self.clients,
+            self.log,
+            lambda: images.ensure_redis_image(self.log),
+            layout.state_dir / "tls-ca",
+            on_start=self.firewall.seal,
+        )
+        self.firewall.extra_nodes = {"efs": self.efs.node, "elasticache": self.cache.node}
         self.ec2.extra_mounts = self.efs.run_args
         self.ec2.extra_mount_points = self.efs.mount_points()
         self.ec2.cpu_factor = self.config.cpu_factor
@@ -273,6 +283,7 @@ class Twin:
             self.alb,
             self.route53,
             self.efs,
+            self.cache,
             self.scaling,
         )
         self.endpoints.resolver = layout.resolver

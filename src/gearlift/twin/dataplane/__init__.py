@@ -12,7 +12,9 @@ need (the instances, their addresses, target health, the databases) travels in t
 - ``network``: security groups and routes, enforced in every host's namespace;
 - ``elbv2``: target health checks, and each load balancer as an HAProxy;
 - ``autoscaling``: the group's replacement loop and target registration;
-- ``rds``: DB instances as MariaDB servers.
+- ``rds``: DB instances as MariaDB servers;
+- ``efs``: mount targets as servers, mounts as bind mounts;
+- ``elasticache``: replication groups as Redis servers (TLS, AUTH).
 """
 
 from __future__ import annotations

@@ -103,8 +103,8 @@ class FirewallReconciler:
         self.plane = plane
         self.log = log
         self.alb_sources: dict[str, str] = {}  # load balancer name -> its source address here
-        # Hosts of other kinds (EFS mount targets): (labels, address) -> their node, or None.
-        self.extra_node: Callable[[dict[str, str], str], Node | None] | None = None
+        # Hosts of other kinds (EFS mount targets, ElastiCache servers): kind -> ((labels, address) -> node or None).
+        self.extra_nodes: dict[str, Callable[[dict[str, str], str], Node | None]] = {}
         self._applied: dict[str, tuple[int, str]] = {}  # container -> (pid, digest)
 
     # ------------------------------------------------------------- snapshot
@@ -192,8 +192,8 @@ class FirewallReconciler:
                         or _default_group(topology, group.get("VpcId", "")),
                     )
                 )
-            elif host.kind == "efs" and self.extra_node is not None:
-                node = self.extra_node(host.labels, host.ip)
+            elif host.kind in self.extra_nodes:
+                node = self.extra_nodes[host.kind](host.labels, host.ip)
                 if node is not None:
                     out.append(node)
             elif host.kind == "onprem":

@@ -446,6 +446,138 @@ def _acm_dns_validation() -> None:
     setattr(acm_models.CertBundle, "check", check_as_aws)  # noqa: B010
 
 
+def _elasticache_replication_groups() -> None:
+    """ElastiCache: a replication group's nodes are cache clusters; it can be modified and deleted.
+
+    On AWS a replication group of NumCacheClusters nodes (cluster mode disabled) lists that many
+    members, and DescribeCacheClusters lists each member with its ReplicationGroupId, security
+    groups, subnet group and encryption flags (DescribeReplicationGroups names neither the security
+    groups nor the subnet group). ModifyReplicationGroup changes the description, the security
+    groups, the node type, failover and snapshot retention; DeleteReplicationGroup removes the group
+    and its nodes. moto 5.2 keeps one member whatever NumCacheClusters says, lists no member as a
+    cache cluster and lacks ModifyReplicationGroup, so gearlift.platform.elasticache_replication_group
+    could not read a group's security groups and the twin could not tell who may reach its nodes.
+    Idempotent: applying twice patches once.
+    """
+    from moto.core.responses import ActionResult
+    from moto.elasticache import models
+    from moto.elasticache import responses as ec_responses
+    from moto.elasticache.exceptions import ReplicationGroupNotFound
+
+    if getattr(models.ElastiCacheBackend, "_gearlift_members", False):
+        return
+    create = models.ElastiCacheBackend.create_replication_group
+
+    def member_groups(ids: list[str] | None) -> list[dict[str, str]]:
+        return [{"SecurityGroupId": gid, "Status": "active"} for gid in ids or []]
+
+    def create_with_members(self: Any, **kwargs: Any) -> Any:
+        group = create(self, **kwargs)
+        wanted = int(kwargs.get("num_cache_clusters") or 0)
+        if group.cluster_mode != "enabled" and group.node_groups and wanted > len(group.member_clusters):
+            node_group = group.node_groups[0]
+            azs = kwargs.get("preferred_cache_cluster_azs") or []
+            domain = node_group["primary_endpoint_address"].split(".", 1)[1]
+            for n in range(len(group.member_clusters) + 1, wanted + 1):
+                cluster_id = f"{group.replication_group_id}-{n:0>3}"
+                node_group["node_group_members"].append(
+                    {
+                        "cache_cluster_id": cluster_id,
+                        "cache_node_id": node_group["node_group_id"],
+                        "read_endpoint": {"address": f"{cluster_id}.{domain}", "port": group.port},
+                        "preferred_availability_zone": azs[n - 1] if len(azs) >= n else "us-east-1b",
+                        "current_role": "replica",
+                    }
+                )
+                group.member_clusters.append(cluster_id)
+        for member in group.node_groups[0]["node_group_members"] if group.node_groups else []:
+            cluster = models.CacheCluster(
+                account_id=self.account_id,
+                region_name=self.region_name,
+                cache_cluster_id=member["cache_cluster_id"],
+                replication_group_id=group.replication_group_id,
+                az_mode=None,
+                preferred_availability_zone=member.get("preferred_availability_zone"),
+                preferred_availability_zones=None,
+                num_cache_nodes=1,
+                cache_node_type=group.cache_node_type,
+                engine=group.engine,
+                engine_version=kwargs.get("engine_version"),
+                cache_parameter_group_name=kwargs.get("cache_parameter_group_name"),
+                cache_subnet_group_name=kwargs.get("cache_subnet_group_name"),
+                cache_security_group_names=None,
+                security_group_ids=kwargs.get("security_group_ids"),
+                tags=None,
+                snapshot_arns=None,
+                snapshot_name=None,
+                preferred_maintenance_window=None,
+                port=group.port,
+                notification_topic_arn=None,
+                auto_minor_version_upgrade=kwargs.get("auto_minor_version_upgrade"),
+                snapshot_retention_limit=group.snapshot_retention_limit,
+                snapshot_window=None,
+                auth_token=None,
+                outpost_mode=None,
+                preferred_outpost_arn=None,
+                preferred_outpost_arns=None,
+                log_delivery_configurations=[],
+                transit_encryption_enabled=group.transit_encryption_enabled,
+                network_type=None,
+                ip_discovery=None,
+                cache_node_ids_to_remove=None,
+                cache_node_ids_to_reboot=None,
+            )
+            cluster.replication_group_id = group.replication_group_id
+            setattr(cluster, "security_groups", member_groups(kwargs.get("security_group_ids")))  # noqa: B010
+            setattr(cluster, "at_rest_encryption_enabled", group.at_rest_encryption_enabled)  # noqa: B010
+            cluster.auth_token_enabled = group.auth_token_enabled
+            self.cache_clusters[cluster.cache_cluster_id] = cluster
+        return group
+
+    def modify_replication_group(self: Any) -> Any:
+        backend = self.elasticache_backend
+        group_id = self._get_param("ReplicationGroupId")
+        group = backend.replication_groups.get(group_id)
+        if group is None:
+            raise ReplicationGroupNotFound(group_id)
+        if self._get_param("ReplicationGroupDescription") is not None:
+            group.description = self._get_param("ReplicationGroupDescription")
+        if self._get_int_param("SnapshotRetentionLimit") is not None:
+            group.snapshot_retention_limit = self._get_int_param("SnapshotRetentionLimit")
+        if self._get_param("CacheNodeType"):
+            group.cache_node_type = self._get_param("CacheNodeType")
+        if self._get_param("AutomaticFailoverEnabled") is not None:
+            group.automatic_failover = "enabled" if self._get_bool_param("AutomaticFailoverEnabled") else "disabled"
+        if self._get_param("MultiAZEnabled") is not None:
+            group.multi_az = "enabled" if self._get_bool_param("MultiAZEnabled") else "disabled"
+        groups = self._get_param("SecurityGroupIds")
+        for cluster_id in group.member_clusters:
+            cluster = backend.cache_clusters.get(cluster_id)
+            if cluster is None:
+                continue
+            if groups is not None:
+                cluster.security_group_ids = list(groups)
+                cluster.security_groups = member_groups(groups)
+            cluster.cache_node_type = group.cache_node_type
+        return ActionResult({"ReplicationGroup": group})
+
+    delete = models.ElastiCacheBackend.delete_replication_group
+
+    def delete_with_members(self: Any, replication_group_id: str, retain_primary_cluster: bool | None) -> Any:
+        existing = self.replication_groups.get(replication_group_id)
+        members = list(existing.member_clusters) if existing is not None else []
+        group = delete(self, replication_group_id, retain_primary_cluster)
+        self.replication_groups.pop(replication_group_id, None)
+        for cluster_id in members:
+            self.cache_clusters.pop(cluster_id, None)
+        return group
+
+    setattr(models.ElastiCacheBackend, "create_replication_group", create_with_members)  # noqa: B010
+    setattr(models.ElastiCacheBackend, "delete_replication_group", delete_with_members)  # noqa: B010
+    setattr(ec_responses.ElastiCacheResponse, "modify_replication_group", modify_replication_group)  # noqa: B010
+    setattr(models.ElastiCacheBackend, "_gearlift_members", True)  # noqa: B010
+
+
 def apply() -> None:
     from gearlift.twin.emulator import lifecycle, refresh, rotation, scalein
 
@@ -465,5 +597,6 @@ def apply() -> None:
     _ec2_launch_template_role_and_metadata_options()
     _route53_alias_without_ttl()
     _acm_dns_validation()
+    _elasticache_replication_groups()
     # RotateSecret queues the rotation for the data plane's Lambda stand-in (moto's invoke needs docker).
     rotation.install()

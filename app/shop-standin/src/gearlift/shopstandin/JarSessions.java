@@ -18,9 +18,9 @@ import java.util.regex.Pattern;
  * process stops. Ids are 32 random bytes (base64url), only ever issued here: an unknown id from a
  * client is ignored, never adopted (no session fixation).
  */
-final class JarSessions implements SessionStats {
+final class JarSessions implements SessionStore {
     static final String COOKIE = "JSESSIONID";
-    private static final Pattern ID = Pattern.compile("[A-Za-z0-9_-]{43}");
+    static final Pattern ID = Pattern.compile("[A-Za-z0-9_-]{43}");
 
     private final long timeoutNanos;
     private final int max;
@@ -31,13 +31,18 @@ final class JarSessions implements SessionStats {
     private final AtomicLong expired = new AtomicLong();
     private final ScheduledExecutorService reaper;
 
-    static final class Entry implements ShopSession {
+    static final class Entry implements SessionStore.Stored {
         final String id;
         private final Map<String, Object> values = new ConcurrentHashMap<>();
         private volatile long lastAccess = System.nanoTime();
 
         Entry(String id) {
             this.id = id;
+        }
+
+        @Override
+        public String id() {
+            return id;
         }
 
         @Override
@@ -64,7 +69,8 @@ final class JarSessions implements SessionStats {
     }
 
     /** The live session with this id (its last access refreshed), or null. */
-    Entry find(String id) {
+    @Override
+    public Entry find(String id) {
         if (id == null || !ID.matcher(id).matches()) {
             return null;
         }
@@ -82,7 +88,8 @@ final class JarSessions implements SessionStats {
     }
 
     /** A new session, or null when the limit is reached. */
-    Entry create() {
+    @Override
+    public Entry create() {
         if (live.incrementAndGet() > max) {
             live.decrementAndGet();
             sweep();
@@ -113,7 +120,8 @@ final class JarSessions implements SessionStats {
         }
     }
 
-    void close() {
+    @Override
+    public void close() {
         reaper.shutdownNow();
     }
 

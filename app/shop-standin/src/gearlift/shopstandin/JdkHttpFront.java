@@ -12,9 +12,9 @@ import java.util.Map;
 /** The jar's front end: com.sun.net.httpserver exchanges in, {@link ShopHandler} responses out. */
 final class JdkHttpFront implements HttpHandler {
     private final ShopHandler shop;
-    private final JarSessions sessions;
+    private final SessionStore sessions;
 
-    JdkHttpFront(ShopHandler shop, JarSessions sessions) {
+    JdkHttpFront(ShopHandler shop, SessionStore sessions) {
         this.shop = shop;
         this.sessions = sessions;
     }
@@ -22,9 +22,9 @@ final class JdkHttpFront implements HttpHandler {
     /** HttpReq over an exchange; remembers a session created while handling it. */
     private final class Req implements HttpReq {
         private final HttpExchange ex;
-        private JarSessions.Entry session;
+        private SessionStore.Stored session;
         private boolean looked;
-        JarSessions.Entry createdSession;
+        SessionStore.Stored createdSession;
 
         Req(HttpExchange ex) {
             this.ex = ex;
@@ -93,7 +93,7 @@ final class JdkHttpFront implements HttpHandler {
         try {
             Resp r = shop.handle(req);
             if (req.createdSession != null) {
-                ex.getResponseHeaders().add("Set-Cookie", JarSessions.setCookie(req.createdSession.id, req.secure()));
+                ex.getResponseHeaders().add("Set-Cookie", JarSessions.setCookie(req.createdSession.id(), req.secure()));
             }
             status = r.status;
             send(ex, r);

@@ -76,7 +76,14 @@ public final class Main {
         }
         Designs designs = new Designs(settings.uploadDir, settings.uploadMaxBytes);
         designs.init();
-        JarSessions sessions = new JarSessions(settings.sessionTimeoutSeconds, settings.maxSessions);
+        SessionStore sessions;
+        try {
+            sessions = sessionStore(settings);
+        } catch (RedisConfig.Invalid | IOException e) {
+            Log.error(e.getMessage());
+            System.exit(2);
+            return;
+        }
         server.createContext("/", new JdkHttpFront(new ShopHandler(pool, hostname(), designs, sessions), sessions));
         server.setExecutor(executor);
 
@@ -99,6 +106,30 @@ public final class Main {
         server.start();
         Log.info("shop-standin listening on " + bind + ":" + server.getAddress().getPort()
                 + " (Connector/J " + pool.driverVersion() + ", env file " + envFile + ", " + settings + ")");
+    }
+
+    /**
+     * In memory unless the env file (written at boot by the secret unit) says SESSION_STORE=redis;
+     * read once at start: the store does not move while the app runs.
+     */
+    static SessionStore sessionStore(Settings settings) throws RedisConfig.Invalid, IOException {
+        RedisConfig redis = null;
+        if (Files.isReadable(settings.envFile)) {
+            redis = RedisConfig.from(EnvFile.read(settings.envFile).values);
+        }
+        if (redis == null) {
+            Log.info("sessions in memory (lost when this process stops)");
+            return new JarSessions(settings.sessionTimeoutSeconds, settings.maxSessions);
+        }
+        RedisClient client = new RedisClient(redis, POOL_SIZE * 2);
+        try {
+            client.call(RedisClient.bytes("PING"));
+        } catch (IOException e) {
+            // Not fatal: the store may come up after the app; requests needing a session get 503 until then.
+            Log.warn("session store not reachable yet (" + e.getMessage() + ")");
+        }
+        Log.info("sessions in the session store: " + redis);
+        return new RedisSessions(client, settings.sessionTimeoutSeconds);
     }
 
     private static String env(String key, String dflt) {

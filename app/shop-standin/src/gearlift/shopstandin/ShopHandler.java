@@ -69,6 +69,10 @@ final class ShopHandler {
         } catch (IOException e) {
             Log.warn("I/O error for " + method + " " + path + ": " + e.getClass().getSimpleName());
             return error(500, "internal error").header("Connection", "close");
+        } catch (SessionStore.Unavailable e) {
+            // The cart is kept where it is (the store); the client retries.
+            Log.warn(e.getMessage() + " (" + method + " " + path + ")");
+            return error(503, "session store unavailable, retry later").header("Retry-After", "1");
         } catch (RuntimeException e) {
             Log.error("unhandled " + e.getClass().getName() + " for " + method + " " + path);
             return error(500, "internal error");
