@@ -975,6 +975,70 @@ def test_session_timeout_is_configurable(jar: Path, mariadb: MariaDB, workdir: P
         stop(proc)
 
 
+def test_a_refused_login_asks_for_a_re_fetch_and_the_new_password_is_used_without_restart(
+    jar: Path, mariadb: MariaDB, workdir: Path
+) -> None:
+    """A rotated password the host has not fetched yet: the server refuses the pool's next login
+    (1045), the app writes SHOP_DB_REFETCH_FILE (the java_app role's path unit re-runs the fetcher
+    on it) and, once the env file has the new password, serves again: same process, no restart."""
+    user = "shoprot"
+    first, second = "Rot1-" + mariadb.password, "Rot2-" + mariadb.password
+    mariadb.sql(
+        f"CREATE USER '{user}'@'{LOOPBACK}' IDENTIFIED BY '{first}';\n"
+        f"GRANT SELECT, INSERT ON {DB_NAME}.* TO '{user}'@'{LOOPBACK}';\n"
+    )
+    env_file, refetch = workdir / "db-rotation.env", workdir / "db-refetch-request"
+    write_env(env_file, mariadb, first, user=user)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "APP_", "SHOP_", "JAVA_TOOL", "JDK_JAVA"))}
+    env |= {
+        "SHOP_ENV_FILE": str(env_file),
+        "APP_PORT": str(port),
+        "APP_BIND": LOOPBACK,
+        "SHOP_UPLOAD_DIR": str(workdir / "designs-rotation"),
+        "SHOP_DB_REFETCH_FILE": str(refetch),
+    }
+    log = workdir / "rotation.out"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [str(JAVA), "-Xmx64m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-jar", str(jar)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=workdir,
+        )
+    try:
+
+        def ready() -> bool:
+            assert proc.poll() is None, log.read_text()
+            with contextlib.suppress(OSError):
+                return raw(port, "GET", "/ready", timeout=2).status == 200
+            return False
+
+        wait_for("the rotation shop to be ready", ready, timeout=60, interval=0.3)
+        assert raw(port, "GET", "/catalog").status == 200
+        assert not refetch.exists()
+        # The rotation sets a new password and the server drops the app's sessions (a restart,
+        # a failover or the pool's own recycling would do the same): the next login is refused.
+        mariadb.sql(f"ALTER USER '{user}'@'{LOOPBACK}' IDENTIFIED BY '{second}';")
+        for (conn_id,) in mariadb.sql(f"SELECT id FROM information_schema.processlist WHERE user = '{user}';"):
+            mariadb.sql(f"KILL CONNECTION {conn_id};")
+        refused = raw(port, "GET", "/catalog")
+        assert refused.status == 503, refused.body
+        wait_for("the re-fetch request file", refetch.exists, timeout=10, interval=0.2)
+        text = log.read_text(errors="replace")
+        assert "database refused the login" in text and "asked for a re-fetch of the secret" in text, text
+        assert second not in text and first not in text, "a password reached the log"
+        # The fetcher (here: the test) writes the new password; the app follows it.
+        replace_env(env_file, mariadb, second, user=user)
+        wait_for("the shop to serve with the new password", ready, timeout=20, interval=0.3)
+        assert raw(port, "GET", "/catalog").status == 200
+        assert proc.poll() is None, "the app must take the new password without a restart"
+    finally:
+        stop(proc)
+        mariadb.sql(f"DROP USER IF EXISTS '{user}'@'{LOOPBACK}';")
+
+
 def test_bad_settings_stop_the_jar_with_a_message(jar: Path, workdir: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "APP_", "SHOP_"))}
     for key, value in [("SHOP_UPLOAD_MAX_BYTES", "0"), ("SHOP_SESSION_TIMEOUT", "ten"), ("SHOP_UPLOAD_DIR", "rel/dir")]:
