@@ -111,9 +111,11 @@ def test_security_groups_reference_each_other_and_no_world_admin_ports(provision
                 assert group is alb and perm["FromPort"] in (80, 443), (group["GroupName"], perm)
             assert not (perm.get("FromPort", 0) <= 22 <= perm.get("ToPort", 0)), "no SSH anywhere"  # EC2.13/53/54
     assert [p["UserIdGroupPairs"][0]["GroupId"] for p in app["IpPermissions"]] == [alb["GroupId"]]
-    assert [(p["FromPort"], p["UserIdGroupPairs"][0]["GroupId"]) for p in db["IpPermissions"]] == [
-        (3306, app["GroupId"])
-    ]
+    # The database: MySQL from the app group and from the secret rotation function's group only.
+    assert sorted((p["FromPort"], pair["GroupId"]) for p in db["IpPermissions"] for pair in p["UserIdGroupPairs"]) == (
+        sorted([(3306, app["GroupId"]), (3306, groups[f"{NAME}-db-rotation"]["GroupId"])])
+    )
+    assert all(not p.get("IpRanges") for p in db["IpPermissions"]), db["IpPermissions"]
 
 
 def test_launch_template_imdsv2_encrypted_no_public_ip(provisioned: dict[str, Any]) -> None:
