@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from gearlift.twin import tls
 from gearlift.twin.dataplane import elasticache
 from gearlift.twin.netpolicy import Node, Policy
 
@@ -73,17 +74,11 @@ def test_the_certificate_names_every_endpoint_and_chains_to_the_twin_ca(tmp_path
     import subprocess
 
     ca = tmp_path / "ca"
-    ca.mkdir()
-    subprocess.run(
-        [
-            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=test-ca"),
-            *("-keyout", str(ca / "ca.key"), "-out", str(ca / "ca.crt")),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    assert tls.ensure_ca(ca, "test-ca")
+    assert not tls.ensure_ca(ca, "test-ca"), "a valid CA is kept"
+    assert (ca / "ca.key").stat().st_mode & 0o077 == 0
     out = tmp_path / "tls"
-    elasticache.issue_certificate(ca, out, [PRIMARY, "replica.example"])
+    tls.issue_certificate(ca, out, "server", PRIMARY, [f"DNS:{PRIMARY}", "DNS:replica.example"])
     verify = subprocess.run(
         ["openssl", "verify", "-CAfile", str(out / "ca.crt"), "-verify_hostname", PRIMARY, str(out / "server.crt")],
         capture_output=True,

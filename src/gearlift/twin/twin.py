@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gearlift.twin import images, podman, sizing
+from gearlift.twin import images, podman, sizing, tls
 from gearlift.twin.awsclients import DUMMY_KEY_ID, DUMMY_SECRET, Clients
 from gearlift.twin.controlplane import MotoControlPlane
 from gearlift.twin.dataplane import Reconciler, Round
@@ -298,79 +298,25 @@ class Twin:
         a week; server certificates are issued every run.
         """
         root = self.layout.state_dir
-        for sub in ("tls-db", "tls-alb", "tls-onprem"):
-            (root / sub).mkdir(exist_ok=True)
         # The CA's key stays in a directory of its own that no container mounts.
-        (root / "tls-ca").mkdir(mode=0o700, exist_ok=True)
-        ca_key, ca_crt = root / "tls-ca" / "ca.key", root / "tls-ca" / "ca.crt"
-
-        def ossl(*args: str) -> None:
-            subprocess.run(["openssl", *args], check=True, capture_output=True)
-
-        week = str(7 * 86400)
-        still_valid = (
-            ca_key.exists()
-            and ca_crt.exists()
-            and subprocess.run(
-                ["openssl", "x509", "-checkend", week, "-noout", "-in", str(ca_crt)], capture_output=True, check=False
-            ).returncode
-            == 0
-        )
-        if not still_valid:
-            ossl(
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "90",
-                "-subj",
-                "/CN=gearlift-twin-ca",
-                "-keyout",
-                str(ca_key),
-                "-out",
-                str(ca_crt),
-            )
-            ca_key.chmod(0o600)
+        ca_dir = root / "tls-ca"
+        tls.ensure_ca(ca_dir)
         for name, cn, sub in (
             # moto names every instance endpoint <id>.aaaaaaaaaa.<region>.rds.amazonaws.com
             ("server", f"*.aaaaaaaaaa.{self.config.region}.rds.amazonaws.com", "tls-db"),
             ("alb", "localhost", "tls-alb"),
             ("server", ONPREM_DB_HOST, "tls-onprem"),
         ):
-            key, csr, crt = root / sub / f"{name}.key", root / sub / f"{name}.csr", root / sub / f"{name}.crt"
-            ossl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={cn}", "-keyout", str(key), "-out", str(csr))
-            ext = root / sub / f"{name}.ext"
-            ext.write_text(f"subjectAltName=DNS:{cn},DNS:localhost,IP:127.0.0.1\n", encoding="utf-8")
-            ossl(
-                "x509",
-                "-req",
-                "-in",
-                str(csr),
-                "-CA",
-                str(ca_crt),
-                "-CAkey",
-                str(ca_key),
-                "-CAcreateserial",
-                "-days",
-                "2",
-                "-out",
-                str(crt),
-                "-extfile",
-                str(ext),
-            )
-            csr.unlink()
-        (root / "tls-alb" / "alb.pem").write_bytes(
-            (root / "tls-alb" / "alb.crt").read_bytes() + (root / "tls-alb" / "alb.key").read_bytes()
-        )
-        for sub in ("tls-db", "tls-alb", "tls-onprem"):
-            shutil.copy(ca_crt, root / sub / "ca.crt")
+            tls.issue_certificate(ca_dir, root / sub, name, cn, [f"DNS:{cn}", "DNS:localhost", "IP:127.0.0.1"])
+        # HAProxy (run by the twin, as root) reads certificate and key from one file: the key's mode.
+        (root / "tls-alb" / "alb.pem").unlink(missing_ok=True)  # one an earlier run left 0644
+        pem = os.open(root / "tls-alb" / "alb.pem", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(pem, "wb") as handle:
+            handle.write((root / "tls-alb" / "alb.crt").read_bytes() + (root / "tls-alb" / "alb.key").read_bytes())
         # MariaDB (uid mysql in the container) must read its key.
         for sub in ("tls-db", "tls-onprem"):
             for path in (root / sub).iterdir():
                 path.chmod(0o644 if path.suffix != ".key" or path.name == "server.key" else 0o600)
-        (root / "tls-ca" / "ca.srl").unlink(missing_ok=True)
 
     def _write_host_aws_config(self) -> None:
         """The emulator's endpoint and the region for the container hosts, as a standard SDK file.
@@ -404,11 +350,11 @@ class Twin:
         GEARLIFT_AMI_ID), like a real account's certificate and image ids.
         """
         assert self.clients is not None
-        tls = self.layout.state_dir / "tls-alb"
+        alb_tls = self.layout.state_dir / "tls-alb"
         cert = self.clients("acm").import_certificate(
-            Certificate=(tls / "alb.crt").read_bytes(),
-            PrivateKey=(tls / "alb.key").read_bytes(),
-            CertificateChain=(tls / "ca.crt").read_bytes(),
+            Certificate=(alb_tls / "alb.crt").read_bytes(),
+            PrivateKey=(alb_tls / "alb.key").read_bytes(),
+            CertificateChain=(alb_tls / "ca.crt").read_bytes(),
         )
         self.seeded["GEARLIFT_CERTIFICATE_ARN"] = cert["CertificateArn"]
         ec2 = self.clients("ec2")

@@ -25,13 +25,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gearlift.twin import podman
+from gearlift.twin import podman, tls
 from gearlift.twin.awsclients import Clients, paginate
 from gearlift.twin.dataplane import Round
 from gearlift.twin.errors import TwinError
@@ -129,42 +128,6 @@ def server_config(port: int, tls: bool, token: str | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def issue_certificate(ca_dir: Path, out_dir: Path, names: Sequence[str]) -> None:
-    """A server certificate for ``names`` from the twin's CA (ca.key / ca.crt in ``ca_dir``), 2 days."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    key, csr, crt, ext = (out_dir / n for n in ("server.key", "server.csr", "server.crt", "server.ext"))
-
-    def ossl(*args: str) -> None:
-        proc = subprocess.run(["openssl", *args], capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            raise TwinError(f"elasticache: openssl {args[0]} failed: {proc.stderr.strip()}")
-
-    ossl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={names[0]}", "-keyout", str(key), "-out", str(csr))
-    ext.write_text("subjectAltName=" + ",".join(f"DNS:{n}" for n in names) + "\n", encoding="utf-8")
-    ossl(
-        "x509",
-        "-req",
-        "-in",
-        str(csr),
-        "-CA",
-        str(ca_dir / "ca.crt"),
-        "-CAkey",
-        str(ca_dir / "ca.key"),
-        "-CAserial",
-        str(out_dir / "ca.srl"),
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-out",
-        str(crt),
-        "-extfile",
-        str(ext),
-    )
-    csr.unlink()
-    (out_dir / "ca.crt").write_bytes((ca_dir / "ca.crt").read_bytes())
-    key.chmod(0o600)
-
-
 class ElastiCacheReconciler:
     """A Redis server for every available replication group of the emulator."""
 
@@ -259,7 +222,7 @@ class ElastiCacheReconciler:
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
         tls_dir = root / "tls"
         if group.tls:
-            issue_certificate(self.ca_dir, tls_dir, group.names)
+            tls.issue_certificate(self.ca_dir, tls_dir, "server", group.names[0], [f"DNS:{n}" for n in group.names])
         conf = root / "redis.conf"
         fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
