@@ -1,23 +1,29 @@
-"""gearlift.platform.vpc_endpoint_route_tables: its pure logic (module_utils/vpc_endpoints.py) and the module
-against moto in-process (idempotence, check mode, diff, refusals before any change)."""
+"""gearlift.platform.vpc_endpoint_route_tables: its pure logic (module_utils/vpc_endpoints.py), the module
+against moto in-process (idempotence, check mode, diff, refusals before any change), and playbooks/network.yml's
+S3 gateway endpoint tasks run in order against moto: a VPC made before the bake subnet existed keeps its one
+endpoint and gains the bake route table; a new VPC gets one endpoint on every table; a second run changes
+nothing."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
+from ansible_collections.amazon.aws.plugins.modules import ec2_vpc_endpoint, ec2_vpc_endpoint_info
 from ansible_collections.gearlift.platform.plugins.module_utils import vpc_endpoints as ve
 from ansible_collections.gearlift.platform.plugins.modules import vpc_endpoint_route_tables
 from moto import mock_aws
 
-from .module_harness import CallLog, Result, dummy_aws_env, run_main
+from .module_harness import REPO, CallLog, Result, condition, dummy_aws_env, find_task, registered, run_main, task_args
 
 REGION = "us-east-1"
 S3 = f"com.amazonaws.{REGION}.s3"
 NAME = "shop-rehearsal"
+NETWORK = REPO / "playbooks" / "network.yml"
 TAGS = {"gearlift:project": "shop", "gearlift:environment": "rehearsal"}
 A1, A2, BAKE, OTHER = "rtb-0a1a1a1a1a1a1a1a1", "rtb-0a2a2a2a2a2a2a2a2", "rtb-0bbbbbbbbbbbbbbbb", "rtb-0cccccccc"
 
@@ -192,3 +198,102 @@ def test_refusals_come_before_any_change(aws: Any) -> None:
     )["VpcEndpoint"]["VpcEndpointId"]
     wrong = _run({"vpc_endpoint_id": interface, "route_table_ids": [aws["a1"]]})
     assert wrong.failed and "only gateway endpoints have route tables" in wrong["msg"]
+
+
+# ------------------------------------------------------------------ playbooks/network.yml's tasks against moto
+
+FIND = "Network | the S3 gateway endpoint made before"
+AT_MOST_ONE = "Network | at most one S3 gateway endpoint"
+ENDPOINT = "Network | S3 gateway endpoint (created"
+ROUTE_TABLES = "PCI 1.3.2 | the app and bake route tables reach S3"
+MODULES = {
+    "amazon.aws.ec2_vpc_endpoint_info": ec2_vpc_endpoint_info.main,
+    "amazon.aws.ec2_vpc_endpoint": ec2_vpc_endpoint.main,
+    "gearlift.platform.vpc_endpoint_route_tables": vpc_endpoint_route_tables.main,
+}
+
+
+def _play_vars(path: Path) -> dict[str, Any]:
+    from ansible.parsing.dataloader import DataLoader
+
+    [play] = DataLoader().load_from_file(str(path), trusted_as_template=True)
+    return dict(play["vars"])
+
+
+def _network_tasks(aws: Any, check_mode: bool = False) -> dict[str, Any]:
+    """The S3 gateway endpoint's tasks of playbooks/network.yml in order, each with the registered results of
+    the ones before; returns them by task."""
+    variables: dict[str, Any] = {
+        **_play_vars(NETWORK),
+        "gearlift_name": NAME,
+        "gearlift_region": REGION,
+        "gearlift_tags": TAGS,
+        "network_vpc": {"vpc": {"id": aws["vpc"]}},
+        "network_app_routes": {"results": [{"route_table": {"id": aws["a1"]}}, {"route_table": {"id": aws["a2"]}}]},
+        "network_bake_routes": {"route_table": {"id": aws["bake"]}},
+    }
+    done: dict[str, Any] = {}
+    for name in (FIND, AT_MOST_ONE, ENDPOINT, ROUTE_TABLES):
+        task = find_task(NETWORK, name)
+        if "ansible.builtin.assert" in task:
+            assert condition(task["ansible.builtin.assert"]["that"], variables), name
+            continue
+        if "when" in task and not condition(task["when"], variables):
+            done[name] = {"skipped": True, "changed": False}
+            continue
+        module, args = task_args(NETWORK, name, variables)
+        result = run_main(MODULES[module], args, check_mode=check_mode)
+        assert not result.failed, (name, result.data)
+        done[name] = registered(result)
+        if "register" in task:
+            variables[task["register"]] = done[name]
+    return done
+
+
+def _s3_endpoints(aws: Any) -> list[dict[str, Any]]:
+    filters = [{"Name": "vpc-id", "Values": [aws["vpc"]]}, {"Name": "service-name", "Values": [S3]}]
+    endpoints: list[dict[str, Any]] = aws["ec2"].describe_vpc_endpoints(Filters=filters)["VpcEndpoints"]
+    return endpoints
+
+
+def test_network_yml_keeps_the_endpoint_of_a_vpc_made_before_the_bake_subnet_and_adds_the_bake_table(aws: Any) -> None:
+    before = _endpoint(aws, [aws["a1"], aws["a2"]])  # what the playbook built before the bake subnet had the endpoint
+    everything = sorted([aws["a1"], aws["a2"], aws["bake"]])
+
+    checked = _network_tasks(aws, check_mode=True)
+    assert checked[ENDPOINT]["changed"] is False and checked[ROUTE_TABLES]["changed"] is True
+    assert checked[ROUTE_TABLES]["added"] == [aws["bake"]] and _tables_of(aws, before) == sorted([aws["a1"], aws["a2"]])
+
+    first = _network_tasks(aws)
+    assert first[ENDPOINT]["result"]["vpc_endpoint_id"] == before and first[ENDPOINT]["changed"] is False
+    assert first[ROUTE_TABLES]["changed"] is True and first[ROUTE_TABLES]["added"] == [aws["bake"]]
+    assert [e["VpcEndpointId"] for e in _s3_endpoints(aws)] == [before] and _tables_of(aws, before) == everything
+
+    second = _network_tasks(aws)
+    assert [second[name]["changed"] for name in (FIND, ENDPOINT, ROUTE_TABLES)] == [False, False, False]
+    assert second[ENDPOINT]["result"]["vpc_endpoint_id"] == before
+    assert [e["VpcEndpointId"] for e in _s3_endpoints(aws)] == [before]
+
+
+def test_network_yml_makes_one_endpoint_on_every_table_of_a_new_vpc(aws: Any) -> None:
+    checked = _network_tasks(aws, check_mode=True)
+    assert checked[ENDPOINT]["changed"] is True and checked[ROUTE_TABLES].get("skipped")  # nothing to read yet
+    assert _s3_endpoints(aws) == []
+
+    first = _network_tasks(aws)
+    [made] = _s3_endpoints(aws)
+    assert first[ENDPOINT]["changed"] is True and first[ENDPOINT]["result"]["vpc_endpoint_id"] == made["VpcEndpointId"]
+    assert sorted(made["RouteTableIds"]) == sorted([aws["a1"], aws["a2"], aws["bake"]])
+    assert {t["Key"]: t["Value"] for t in made["Tags"]}["Name"] == f"{NAME}-s3"
+    assert first[ROUTE_TABLES]["changed"] is False
+
+    second = _network_tasks(aws)
+    assert [second[name]["changed"] for name in (FIND, ENDPOINT, ROUTE_TABLES)] == [False, False, False]
+    assert [e["VpcEndpointId"] for e in _s3_endpoints(aws)] == [made["VpcEndpointId"]]
+
+
+def test_network_yml_refuses_two_endpoints_with_its_name(aws: Any) -> None:
+    _endpoint(aws, [aws["a1"], aws["a2"]])
+    _endpoint(aws, [aws["bake"]])
+    with pytest.raises(AssertionError, match=AT_MOST_ONE.replace("|", r"\|")):
+        _network_tasks(aws)
