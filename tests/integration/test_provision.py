@@ -76,7 +76,8 @@ def test_network_tiers_and_isolated_db(provisioned: dict[str, Any]) -> None:
     tables = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["RouteTables"]
     db_table = next(t for t in tables if {"Key": "Name", "Value": f"{NAME}-db"} in t.get("Tags", []))
     assert not [r for r in db_table["Routes"] if r.get("DestinationCidrBlock") == "0.0.0.0/0"]
-    # the bake subnet: out through the NAT only (no internet gateway, no VPN), and its table is its own
+    # the bake subnet: out through the NAT only (no internet gateway, no VPN; S3's prefix list goes to the gateway
+    # endpoint, a route without a CIDR: test_s3_gateway_endpoint_serves_the_app_and_bake_route_tables), its own table
     bake_table = next(t for t in tables if {"Key": "Name", "Value": f"{NAME}-bake"} in t.get("Tags", []))
     bake_subnets = {s["SubnetId"] for s in subnets if {"Key": "gearlift:tier", "Value": "bake"} in s["Tags"]}
     assert {a["SubnetId"] for a in bake_table["Associations"] if a.get("SubnetId")} == bake_subnets
