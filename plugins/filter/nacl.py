@@ -23,7 +23,8 @@ description:
     EFS, NFS from the EFS's extra sources outside the VPC (C(efs_extra_cidrs), the on-premises app servers
     that copy the uploads through the VPN),
     C(gearlift_app_egress_extra), SSH from C(gearlift_ssh_ingress_cidrs), and the replies.
-  - C(bake) - the golden-image builder's subnet - HTTPS out (through the NAT or the endpoints),
+  - C(bake) - the golden-image builder's subnet - HTTPS out (through the NAT, the endpoints, or to S3's addresses
+    through the S3 gateway endpoint, which 443 to 0.0.0.0/0 covers),
     C(gearlift_bake_egress_extra), and the replies; nothing comes in but replies. With interface endpoints
     (C(endpoints)) the app tier, where they live, takes HTTPS from it.
   - C(db) - MySQL (and, with the session store, Redis 6379) from the app subnets and

@@ -76,7 +76,8 @@ def test_network_tiers_and_isolated_db(provisioned: dict[str, Any]) -> None:
     tables = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["RouteTables"]
     db_table = next(t for t in tables if {"Key": "Name", "Value": f"{NAME}-db"} in t.get("Tags", []))
     assert not [r for r in db_table["Routes"] if r.get("DestinationCidrBlock") == "0.0.0.0/0"]
-    # the bake subnet: out through the NAT only (no internet gateway, no VPN), and its table is its own
+    # the bake subnet: out through the NAT only (no internet gateway, no VPN; S3's prefix list goes to the gateway
+    # endpoint, a route without a CIDR: test_s3_gateway_endpoint_serves_the_app_and_bake_route_tables), its own table
     bake_table = next(t for t in tables if {"Key": "Name", "Value": f"{NAME}-bake"} in t.get("Tags", []))
     bake_subnets = {s["SubnetId"] for s in subnets if {"Key": "gearlift:tier", "Value": "bake"} in s["Tags"]}
     assert {a["SubnetId"] for a in bake_table["Associations"] if a.get("SubnetId")} == bake_subnets
@@ -614,6 +615,28 @@ def test_s3_gateway_endpoint_reaches_only_the_accounts_and_the_agents_buckets(pr
     assert repositories["Action"] == "s3:GetObject"
     assert f"arn:{partition}:s3:::amazon-ssm-us-east-1/*" in repositories["Resource"]
     assert f"arn:{partition}:s3:::amazoncloudwatch-agent-us-east-1/*" in repositories["Resource"]
+
+
+def test_s3_gateway_endpoint_serves_the_app_and_bake_route_tables(provisioned: dict[str, Any]) -> None:
+    """Issue 17: the image builder reaches S3 through the gateway endpoint (and its policy), not the NAT; one
+    endpoint for the app and bake route tables, each of which routes S3's prefix list to it."""
+    ec2 = _c(provisioned, "ec2")
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [NAME]}])["Vpcs"][0]["VpcId"]
+    [endpoint] = [
+        e
+        for e in ec2.describe_vpc_endpoints(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["VpcEndpoints"]
+        if e["ServiceName"].endswith(".s3")
+    ]
+    tables = {
+        tags["Name"]: t["RouteTableId"]
+        for t in ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["RouteTables"]
+        for tags in [{x["Key"]: x["Value"] for x in t.get("Tags", [])}]
+        if tags.get("Name", "").startswith(f"{NAME}-")
+    }
+    bake, apps = tables[f"{NAME}-bake"], {v for k, v in tables.items() if k.startswith(f"{NAME}-app-")}
+    assert len(apps) == 2 and set(endpoint["RouteTableIds"]) == apps | {bake}, (endpoint["RouteTableIds"], tables)
+    [bake_table] = ec2.describe_route_tables(RouteTableIds=[bake])["RouteTables"]
+    assert [r for r in bake_table["Routes"] if r.get("GatewayId") == endpoint["VpcEndpointId"]], bake_table["Routes"]
 
 
 def test_key_policies_split_administration_from_use(provisioned: dict[str, Any]) -> None:

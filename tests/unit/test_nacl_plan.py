@@ -164,6 +164,16 @@ def test_the_image_builder_reaches_out_through_the_nat_and_nothing_reaches_it() 
         tier_nacl_rules("bake", PLAN)
 
 
+def test_the_s3_gateway_endpoint_path_passes_the_bake_and_app_acls() -> None:
+    """Through the S3 gateway endpoint (network.yml puts it on the app and bake route tables) a host talks to S3's
+    public addresses (the region's S3 prefix list) on 443 from its own subnet, not through the NAT in the public
+    tier: its tier's ACL alone must pass the request and the reply, with no rule naming the prefix list."""
+    s3 = ip("52.216.8.1/32")  # in 52.216.0.0/15, S3 us-east-1 (AWS's ip-ranges.json, service S3)
+    for tier, plan in (("bake", BAKE_PLAN), ("app", PLAN)):
+        tier_acl = acl(tier, plan)
+        assert nacl_allows(tier_acl, True, "tcp", 443, s3) and nacl_allows(tier_acl, False, "tcp", REPLY, s3), tier
+
+
 def test_the_session_store_opens_redis_from_the_app_to_the_db_tier_only() -> None:
     plan = {**PLAN, "session_store": True}
     app, db = acl("app", plan), acl("db", plan)
