@@ -501,8 +501,7 @@ def hardening_verify(control: Mapping[str, Any], result: Mapping[str, Any]) -> b
     names = {str(leaf.get("command")) for leaf in _leaves(check) if leaf.get("type") == "output" and "argv" in leaf}
     if len(names) != 1 or any(leaf.get("type") != "output" for leaf in _leaves(check)):
         raise AnsibleFilterError(f"hardening_verify: {control.get('id')} needs output checks of one command with argv")
-    ok, _ = _check(check, _Host({names.pop(): result}, []))
-    return ok
+    return _check(check, _Host({names.pop(): result}, []))[0]
 
 
 def hardening_argv(control: Mapping[str, Any]) -> list[str]:

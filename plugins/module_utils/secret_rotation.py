@@ -65,7 +65,6 @@ class Connection(Protocol):
 class Database(Protocol):
     def connect(self, login: Dict[str, Any]) -> Optional[Connection]:
         """A connection as login's username/password to login's host/port/dbname, None when the login is refused."""
-        ...
 
 
 class SecretsApi(Protocol):
@@ -73,7 +72,6 @@ class SecretsApi(Protocol):
 
     def get_value(self, secret_id: str, stage: str, version_id: Optional[str] = None) -> Optional[Dict[str, Any]]:
         """The JSON secret of that stage (and version), None when no such version has that stage."""
-        ...
 
     def put_pending(self, secret_id: str, token: str, value: Dict[str, Any]) -> None: ...
 
@@ -269,7 +267,7 @@ def _placeholder() -> str:
 
 def test_secret(api: SecretsApi, db: Database, secret_id: str, token: str, log: Log = _noop) -> None:
     """testSecret: the pending login works (log in, run a query)."""
-    _, pending = pending_pair(api, secret_id, token)
+    pending = pending_pair(api, secret_id, token)[1]
     conn = db.connect(pending)
     if conn is None:
         raise RotationError(f"the {PENDING} login {pending['username']} was refused")

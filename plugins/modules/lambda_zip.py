@@ -150,7 +150,7 @@ def main():
         dest=dest,
         sha256=hashlib.sha256(data).hexdigest(),
         code_sha256=code_sha256(data),
-        entries=sorted(name for name, _ in entries),
+        entries=sorted(entry[0] for entry in entries),
     )
 
 

@@ -111,9 +111,11 @@ def test_security_groups_reference_each_other_and_no_world_admin_ports(provision
                 assert group is alb and perm["FromPort"] in (80, 443), (group["GroupName"], perm)
             assert not (perm.get("FromPort", 0) <= 22 <= perm.get("ToPort", 0)), "no SSH anywhere"  # EC2.13/53/54
     assert [p["UserIdGroupPairs"][0]["GroupId"] for p in app["IpPermissions"]] == [alb["GroupId"]]
-    assert [(p["FromPort"], p["UserIdGroupPairs"][0]["GroupId"]) for p in db["IpPermissions"]] == [
-        (3306, app["GroupId"])
-    ]
+    # The database: MySQL from the app group and from the secret rotation function's group only.
+    assert sorted((p["FromPort"], pair["GroupId"]) for p in db["IpPermissions"] for pair in p["UserIdGroupPairs"]) == (
+        sorted([(3306, app["GroupId"]), (3306, groups[f"{NAME}-db-rotation"]["GroupId"])])
+    )
+    assert all(not p.get("IpRanges") for p in db["IpPermissions"]), db["IpPermissions"]
 
 
 def test_launch_template_imdsv2_encrypted_no_public_ip(provisioned: dict[str, Any]) -> None:
@@ -366,9 +368,10 @@ def test_instance_role_is_inline_least_privilege(provisioned: dict[str, Any]) ->
         r.startswith(f"arn:{partition}:ssm:us-east-1:{account}:parameter/gearlift/shop/rehearsal") for r in params
     )
     assert by_sid["DecryptTheAppSecret"]["Resource"] == _key_arn(provisioned, "secrets")
-    assert by_sid["ReadTheAppSecret"]["Resource"].startswith(
-        f"arn:{partition}:secretsmanager:us-east-1:{account}:secret:gearlift/{NAME}/app-db-"
-    )
+    # The app's DB secret only (the session store's secret joins it with gearlift_session_store: redis).
+    assert _listed(by_sid["ReadTheAppSecret"]["Resource"]) == [
+        f"arn:{partition}:secretsmanager:us-east-1:{account}:secret:gearlift/{NAME}/app-db-*"
+    ]
     # the only "*" resources are for calls without resource-level permissions
     star = {s["Sid"] for s in statements if s["Resource"] == "*"}
     assert star == {

@@ -934,20 +934,19 @@ def test_design_listing(jar_target: Target) -> None:
     check_listing(jar_target)
 
 
-def test_session_timeout_is_configurable(jar: Path, mariadb: MariaDB, workdir: Path) -> None:
-    """A second jar with SHOP_SESSION_TIMEOUT=2: the cart is gone after the timeout, the count drops."""
-    env_file = workdir / "db-timeout.env"
-    write_env(env_file, mariadb, mariadb.password)
-    port = free_port()
+def start_jar(
+    jar: Path, workdir: Path, env_file: Path, port: int, name: str, extra: dict[str, str]
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """Another jar beside the module's app: its own port, upload dir (designs-NAME) and log (NAME.out)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "APP_", "SHOP_", "JAVA_TOOL", "JDK_JAVA"))}
     env |= {
         "SHOP_ENV_FILE": str(env_file),
         "APP_PORT": str(port),
         "APP_BIND": LOOPBACK,
-        "SHOP_UPLOAD_DIR": str(workdir / "designs-timeout"),
-        "SHOP_SESSION_TIMEOUT": "2",
+        "SHOP_UPLOAD_DIR": str(workdir / f"designs-{name}"),
+        **extra,
     }
-    log = workdir / "timeout.out"
+    log = workdir / f"{name}.out"
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [str(JAVA), "-Xmx64m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-jar", str(jar)],
@@ -956,6 +955,15 @@ def test_session_timeout_is_configurable(jar: Path, mariadb: MariaDB, workdir: P
             stderr=subprocess.STDOUT,
             cwd=workdir,
         )
+    return proc, log
+
+
+def test_session_timeout_is_configurable(jar: Path, mariadb: MariaDB, workdir: Path) -> None:
+    """A second jar with SHOP_SESSION_TIMEOUT=2: the cart is gone after the timeout, the count drops."""
+    env_file = workdir / "db-timeout.env"
+    write_env(env_file, mariadb, mariadb.password)
+    port = free_port()
+    proc, log = start_jar(jar, workdir, env_file, port, "timeout", {"SHOP_SESSION_TIMEOUT": "2"})
     try:
 
         def serving() -> bool:
@@ -998,23 +1006,7 @@ def test_a_refused_login_asks_for_a_re_fetch_and_the_new_password_is_used_withou
     env_file, refetch = workdir / "db-rotation.env", workdir / "db-refetch-request"
     write_env(env_file, mariadb, first, user=user)
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "APP_", "SHOP_", "JAVA_TOOL", "JDK_JAVA"))}
-    env |= {
-        "SHOP_ENV_FILE": str(env_file),
-        "APP_PORT": str(port),
-        "APP_BIND": LOOPBACK,
-        "SHOP_UPLOAD_DIR": str(workdir / "designs-rotation"),
-        "SHOP_DB_REFETCH_FILE": str(refetch),
-    }
-    log = workdir / "rotation.out"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [str(JAVA), "-Xmx64m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-jar", str(jar)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=workdir,
-        )
+    proc, log = start_jar(jar, workdir, env_file, port, "rotation", {"SHOP_DB_REFETCH_FILE": str(refetch)})
     try:
 
         def ready() -> bool:

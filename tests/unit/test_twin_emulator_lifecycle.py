@@ -464,6 +464,33 @@ def test_refresh_pauses_at_checkpoints_and_bakes_before_success(aws: Clients, em
     assert "Baking" in [status for status, _ in seen], seen
 
 
+def test_refresh_with_skip_matching_also_replaces_what_the_group_launched_from_its_old_version(
+    aws: Clients, emulator: MotoControlPlane
+) -> None:
+    """A health-check replacement during the refresh comes from the group's own (old) version; with
+    skip matching the refresh does not end before that instance is replaced too (the story's deploy
+    once ended with two hosts on the old version: the group had replaced them mid-refresh)."""
+    group = _group(aws, desired=2)
+    asg = aws("autoscaling")
+    with DataPlane(aws, emulator, group, bad=set()):
+        time.sleep(0.5)
+        refresh_id = _start(aws, group, "2", CheckpointPercentages=[50], CheckpointDelay=4)
+        deadline = time.monotonic() + 60
+        while "checkpoint (50%)" not in _refresh(aws, group["name"], refresh_id).get("StatusReason", ""):
+            assert time.monotonic() < deadline, _refresh(aws, group["name"], refresh_id)
+            time.sleep(0.3)
+        old = [i["InstanceId"] for i in _instances(aws, group["name"]) if i["LaunchTemplate"]["Version"] == "1"]
+        assert len(old) == 1, _instances(aws, group["name"])
+        # The group replaces it (as its health check would) from its own configuration: version 1.
+        asg.terminate_instance_in_auto_scaling_group(InstanceId=old[0], ShouldDecrementDesiredCapacity=False)
+        late = [i for i in _instances(aws, group["name"]) if i["InstanceId"] != old[0]]
+        assert sorted(i["LaunchTemplate"]["Version"] for i in late) == ["1", "2"], late
+        done = _wait_refresh(aws, group["name"], refresh_id)
+    assert done["Status"] == "Successful", done
+    after = _instances(aws, group["name"])
+    assert {i["LaunchTemplate"]["Version"] for i in after} == {"2"} and len(after) == 2, after
+
+
 def test_refresh_whose_new_instances_fail_health_rolls_back_by_itself(aws: Clients, emulator: MotoControlPlane) -> None:
     group = _group(aws, desired=2, grace=2)
     with DataPlane(aws, emulator, group, bad={"2"}):

@@ -12,6 +12,9 @@ calls it every second):
   batches sized by MinHealthyPercentage / MaxHealthyPercentage: above 100 %
   the replacements are launched first, otherwise the old instances are taken
   out first;
+* with SkipMatching the refresh ends only when every in-service instance
+  matches: one the group launched meanwhile from its own configuration (a
+  health-check replacement) is replaced as well;
 * an old instance is deregistered from the group's target groups, drains for
   the target group's deregistration delay and is then terminated;
 * a new instance counts once it is healthy (ELB health from the data plane's
@@ -344,6 +347,16 @@ class Engine:
         if refresh.done + len(refresh.pending) < refresh.total:
             # Instances that left the group by other means need no replacement.
             refresh.total = refresh.done + len(refresh.pending)
+        if not refresh.pending and bool(refresh.preferences.get("SkipMatching")):
+            # With skip matching the refresh ends when every instance matches: one the group launched
+            # meanwhile from its own (old) configuration, e.g. a health-check replacement, is replaced too.
+            target = self._target(refresh)
+            late = [
+                s.instance.id
+                for s in group.instance_states
+                if s.lifecycle_state == "InService" and not _matches(group, s, target)
+            ]
+            refresh.pending, refresh.total = late, refresh.total + len(late)
         self._checkpoint(refresh, now)
         if now < refresh.checkpoint_until:
             return
