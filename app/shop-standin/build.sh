@@ -16,6 +16,8 @@ webapp="${here}/webapp"
 out="${here}/build"
 jar_path="${out}/shop-standin.jar"
 war_path="${out}/shop-standin.war"
+src_tomcat="${here}/src-tomcat"
+sessions_jar_path="${out}/gearlift-tomcat-sessions.jar"
 # auto: build the WAR when a servlet API jar is found; yes: fail without one; no: jar only.
 build_war="${SHOP_BUILD_WAR:-auto}"
 # The Jakarta Servlet API to compile the servlet front end against (compile time only; the
@@ -28,6 +30,9 @@ for candidate in "${SHOP_SERVLET_API_JAR:-}" /usr/share/java/tomcat10-servlet-ap
     break
   fi
 done
+# Tomcat's own jars, to compile the session store's manager (src-tomcat/) against (compile time
+# only: the jar goes into Tomcat's lib directory, next to them). Debian: tomcat10-common.
+tomcat_home="${SHOP_TOMCAT_HOME:-/usr/share/tomcat10}"
 # Debian's libmariadb-java installs the unversioned name as the real file; keep the manifest on
 # it so a package update does not break the Class-Path.
 connector="${SHOP_CONNECTOR_JAR:-/usr/share/java/mariadb-java-client.jar}"
@@ -102,6 +107,33 @@ if [[ "${build_war}" != no && -n "${servlet_api}" ]]; then
     --date "${jar_date}" -C "${work}/war" .
   mv -f "${work}/shop-standin.war" "${war_path}"
   war_line="war: ${war_path}"$'\n'"war_sha256: $(sha256sum "${war_path}" | cut -d' ' -f1)"$'\n'"servlet_api: ${servlet_api}"
+  # The session store for Tomcat (RedisSessionManager): its own jar for Tomcat's lib directory
+  # (a Manager is loaded by Tomcat's class loader, not the web application's), with the jar's
+  # Redis client and env file reader compiled in. Built when Tomcat's catalina.jar is there.
+  if [[ -r "${tomcat_home}/lib/catalina.jar" && -r "${tomcat_home}/bin/tomcat-juli.jar" ]]; then
+    mkdir -p "${work}/tomcat-sessions"
+    mapfile -t tomcat_sources < <(
+      {
+        find "${src_tomcat}" -name '*.java' -type f
+        printf '%s\n' "${src}/gearlift/shopstandin/RedisClient.java" "${src}/gearlift/shopstandin/RedisConfig.java" \
+          "${src}/gearlift/shopstandin/EnvFile.java"
+      } | LC_ALL=C sort
+    )
+    tomcat_cp=""
+    for name in catalina.jar tomcat-api.jar tomcat-util.jar servlet-api.jar; do
+      tomcat_cp+="${tomcat_home}/lib/${name}:"
+    done
+    javac --release 17 -encoding UTF-8 -Xlint:all -Xlint:-serial -Xlint:-classfile -Werror \
+      -cp "${tomcat_cp}${tomcat_home}/bin/tomcat-juli.jar" -d "${work}/tomcat-sessions" "${tomcat_sources[@]}"
+    printf 'Implementation-Title: gearlift Tomcat session store (RedisSessionManager)\n' >"${work}/TS-MANIFEST.MF"
+    jar --create --file "${work}/gearlift-tomcat-sessions.jar" --manifest "${work}/TS-MANIFEST.MF" \
+      --date "${jar_date}" -C "${work}/tomcat-sessions" .
+    mv -f "${work}/gearlift-tomcat-sessions.jar" "${sessions_jar_path}"
+    war_line+=$'\n'"tomcat_sessions_jar: ${sessions_jar_path}"$'\n'"tomcat_sessions_sha256: $(sha256sum "${sessions_jar_path}" | cut -d' ' -f1)"
+  else
+    rm -f "${sessions_jar_path}"
+    war_line+=$'\n'"tomcat_sessions_jar: skipped (no ${tomcat_home}/lib/catalina.jar: install tomcat10-common, or set SHOP_TOMCAT_HOME)"
+  fi
 elif [[ "${build_war}" == no ]]; then
   war_line="war: skipped (SHOP_BUILD_WAR=no)"
 else

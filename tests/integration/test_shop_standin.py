@@ -7,7 +7,10 @@ HTTP behaviour, the env-file reload, the DB_TLS modes, read-only handling and lo
 cart in the HTTP session, checkout, and design uploads (multipart, atomic writes, types, limits,
 path traversal). When Debian's Tomcat 10 (tomcat10) is installed, the WAR is deployed into a
 throw-away Tomcat (CATALINA_BASE in a temporary directory, the role's server.xml, loopback, a free
-port) and passes the same cart and upload checks.
+port) and passes the same cart and upload checks; with the session store (java_app_session_store
+redis: the role's context.xml, RedisSessionManager in Tomcat's lib) two such Tomcats share carts
+through a throw-away TLS + AUTH RESP server (resp_server.py) and the second keeps serving them
+after the first stops.
 Everything started here is stopped and removed in fixture teardown.
 """
 
@@ -35,17 +38,20 @@ from typing import Any
 
 import jinja2
 import pytest
+import yaml
 
 from .mariadb_server import (
     LOOPBACK,
     MARIADBD,
     MariaDB,
     free_port,
+    make_tls,
     start_mariadb,
     stop,
     wait_for,
     which,
 )
+from .resp_server import RespServer, start_resp_server
 
 REPO = Path(__file__).resolve().parents[2]
 APP_DIR = REPO / "app" / "shop-standin"
@@ -58,6 +64,8 @@ DB_TLS_USER = "shoptls"  # created with REQUIRE SSL
 UPLOAD_MAX = 4 * 1024 * 1024  # SHOP_UPLOAD_MAX_BYTES of the apps under test
 TOMCAT_HOME = Path("/usr/share/tomcat10")
 SERVER_XML_TEMPLATE = REPO / "roles" / "java_app" / "templates" / "tomcat-server.xml.j2"
+CONTEXT_XML_TEMPLATE = REPO / "roles" / "java_app" / "templates" / "tomcat-context.xml.j2"
+SESSIONS_JAR = APP_DIR / "build" / "gearlift-tomcat-sessions.jar"
 
 
 JAVAC = which("javac")
@@ -1049,44 +1057,92 @@ def test_bad_settings_stop_the_jar_with_a_message(jar: Path, workdir: Path) -> N
 # --------------------------------------------------------------------------- the WAR under Tomcat
 
 
-@pytest.fixture
-def tomcat(jar: Path, mariadb: MariaDB, workdir: Path) -> Iterator[Target]:
-    """The WAR as ROOT in a throw-away Tomcat 10 (CATALINA_BASE under workdir, 127.0.0.1, free port)."""
+def render_role_template(template: Path, **variables: object) -> str:
+    """A java_app role template rendered the way the role renders it (no Ansible filters needed)."""
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    return env.from_string(template.read_text()).render(ansible_managed="test", **variables)
+
+
+def role_defaults() -> dict[str, Any]:
+    loaded = yaml.safe_load((REPO / "roles" / "java_app" / "defaults" / "main.yml").read_text())
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+@dataclass
+class Tomcat:
+    target: Target
+    base: Path
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def log(self) -> Path:
+        return self.base / "logs" / "console.out"
+
+    def kill(self) -> None:
+        """The host goes away: no shutdown, nothing flushed."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def run_tomcat(workdir: Path, name: str, env_file: Path, session_store: str = "memory") -> Iterator[Tomcat]:
+    """The WAR as ROOT in a throw-away Tomcat 10 (CATALINA_BASE workdir/<name>, 127.0.0.1, free port),
+    with the java_app role's server.xml and context.xml (and, with the redis store, the session
+    manager's jar in CATALINA_BASE/lib, as the role installs it)."""
     catalina = TOMCAT_HOME / "bin" / "catalina.sh"
     if not catalina.is_file():
         pytest.skip("Tomcat 10 is not installed (apt-get install tomcat10-common)")
     war = APP_DIR / "build" / "shop-standin.war"
     if not war.is_file():
         pytest.skip("build.sh did not build the WAR (no Jakarta Servlet API jar: install libtomcat10-java)")
-    base = workdir / "tomcat"
+    base = workdir / name
     shutil.rmtree(base, ignore_errors=True)
     for sub in ("conf", "webapps", "logs", "temp", "work", "lib"):
         (base / sub).mkdir(parents=True)
     port = free_port()
-    template = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False).from_string(
-        SERVER_XML_TEMPLATE.read_text()
-    )
     (base / "conf" / "server.xml").write_text(
-        template.render(
-            ansible_managed="test",
+        render_role_template(
+            SERVER_XML_TEMPLATE,
             java_app_bind_address=LOOPBACK,
             java_app_port=port,
             java_app_upload_max_bytes=UPLOAD_MAX,
         )
     )
+    (base / "conf" / "context.xml").write_text(
+        render_role_template(
+            CONTEXT_XML_TEMPLATE,
+            java_app_session_store=session_store,
+            java_app_tomcat_session_class_filter=role_defaults()["java_app_tomcat_session_class_filter"],
+            __java_app_db_env_file=str(env_file),
+        )
+    )
+    if session_store == "redis":
+        if not SESSIONS_JAR.is_file():
+            pytest.skip("build.sh did not build gearlift-tomcat-sessions.jar (no Tomcat catalina.jar)")
+        shutil.copy(SESSIONS_JAR, base / "lib" / SESSIONS_JAR.name)
     # Debian's defaults when the tomcat10 package is there (tomcat10-common alone has none: Tomcat's
     # built-in defaults then apply; the WAR maps "/" itself and needs no global web.xml).
-    for name in ("web.xml", "catalina.properties", "logging.properties"):
-        if (TOMCAT_HOME / "etc" / name).is_file():
-            shutil.copy(TOMCAT_HOME / "etc" / name, base / "conf" / name)
+    for conf in ("web.xml", "catalina.properties", "logging.properties"):
+        if (TOMCAT_HOME / "etc" / conf).is_file():
+            shutil.copy(TOMCAT_HOME / "etc" / conf, base / "conf" / conf)
     shutil.copy(war, base / "webapps" / "ROOT.war")
-    env_file = workdir / "db-war.env"
-    write_env(env_file, mariadb, mariadb.password)
-    upload_dir = workdir / "designs-war"
+    upload_dir = workdir / f"designs-{name}"
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("DB_", "APP_", "SHOP_", "JAVA_TOOL", "JDK_JAVA", "CATALINA", "JAVA_OPTS"))
+        if not k.startswith(("DB_", "APP_", "SHOP_", "SESSION_", "JAVA_TOOL", "JDK_JAVA", "CATALINA", "JAVA_OPTS"))
     }
     env |= {
         "CATALINA_HOME": str(TOMCAT_HOME),
@@ -1109,6 +1165,7 @@ def tomcat(jar: Path, mariadb: MariaDB, workdir: Path) -> Iterator[Target]:
             cwd=base,
             start_new_session=True,
         )
+    tomcat = Tomcat(Target(port=port, upload_dir=upload_dir, workdir=workdir), base, proc)
     try:
 
         def serving() -> bool:
@@ -1117,19 +1174,21 @@ def tomcat(jar: Path, mariadb: MariaDB, workdir: Path) -> Iterator[Target]:
                 return raw(port, "GET", "/health", timeout=2).status == 200
             return False
 
-        wait_for("Tomcat to serve the WAR's /health", serving, timeout=120, interval=0.5)
-        yield Target(port=port, upload_dir=upload_dir, workdir=workdir)
+        wait_for(f"Tomcat {name} to serve the WAR's /health", serving, timeout=120, interval=0.5)
+        yield tomcat
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        tomcat.stop()
         with contextlib.suppress(OSError):
             log.with_name("console.saved").write_bytes(log.read_bytes())
+
+
+@pytest.fixture
+def tomcat(jar: Path, mariadb: MariaDB, workdir: Path) -> Iterator[Target]:
+    """The WAR under Tomcat with in-memory sessions (the role's default)."""
+    env_file = workdir / "db-war.env"
+    write_env(env_file, mariadb, mariadb.password)
+    with run_tomcat(workdir, "tomcat", env_file) as t:
+        yield t.target
 
 
 def test_war_under_tomcat_same_checks(tomcat: Target, mariadb: MariaDB) -> None:
@@ -1146,6 +1205,136 @@ def test_war_under_tomcat_same_checks(tomcat: Target, mariadb: MariaDB) -> None:
     logs = (tomcat.upload_dir.parent / "tomcat" / "logs" / "console.out").read_text(errors="replace")
     assert mariadb.password not in logs
     assert "method=POST path=/designs status=201" in logs
+
+
+# --------------------------------------------------------------------------- WAR sessions in the store
+
+
+@pytest.fixture(scope="module")
+def session_store(workdir: Path) -> Iterator[RespServer]:
+    """The session store on loopback: TLS (the test CA) and an AUTH token. No redis-server package is
+    needed: a small RESP stand-in (resp_server.py) serves the commands the session managers send."""
+    tls = make_tls(workdir / "redis-tls")
+    if tls is None:
+        pytest.skip("openssl is needed for the session store's TLS")
+    with start_resp_server(tls.cert, tls.key, tls.ca, token="tok-" + secrets.token_urlsafe(24)) as server:
+        yield server
+
+
+def write_store_env(path: Path, db: MariaDB, store: RespServer) -> None:
+    """The env file as the java_app role's secret unit writes it with java_app_session_store redis."""
+    write_env(path, db, db.password)
+    with path.open("a") as f:
+        f.write(
+            "SESSION_STORE=redis\n"
+            f"SESSION_REDIS_HOST={LOOPBACK}\n"
+            f"SESSION_REDIS_PORT={store.port}\n"
+            "SESSION_REDIS_TLS=required\n"
+            f"SESSION_REDIS_TLS_CA={store.ca}\n"
+            f"SESSION_REDIS_TOKEN={store.token}\n"
+        )
+    path.chmod(0o640)
+
+
+def add_item(port: int, sku: str, qty: int, cookie: dict[str, str] | None = None) -> Raw:
+    return raw(
+        port,
+        "POST",
+        "/cart/items",
+        json.dumps({"sku": sku, "qty": qty}).encode(),
+        {**(cookie or {}), "Content-Type": "application/json"},
+    )
+
+
+def test_war_sessions_in_the_store_survive_their_tomcat(
+    jar: Path, mariadb: MariaDB, workdir: Path, session_store: RespServer
+) -> None:
+    """Two Tomcats with the role's context.xml for java_app_session_store redis (RedisSessionManager
+    in Tomcat's lib): a cart put in through one is read and changed through the other with the same
+    cookie, each sees the other's last write, and after the first Tomcat is killed no cart is lost. The
+    token is in no configuration file and no log."""
+    env_file = workdir / "db-store.env"
+    write_store_env(env_file, mariadb, session_store)
+    with (
+        run_tomcat(workdir, "tomcat-a", env_file, "redis") as a,
+        run_tomcat(workdir, "tomcat-b", env_file, "redis") as b,
+    ):
+        pa, pb = a.target.port, b.target.port
+        first = add_item(pa, "TSHIRT-BLK-M", 2)
+        assert first.status == 200, first.body
+        set_cookie = session_cookie(first)
+        assert {"httponly", "samesite=lax"} <= cookie_attributes(set_cookie)
+        cookie = {"Cookie": set_cookie.split(";", 1)[0]}
+        session_id = cookie["Cookie"].split("=", 1)[1]
+        key = b"gl:tsess:" + session_id.encode()
+        assert session_store.keys(b"gl:tsess:") == [key]
+        ttl = session_store.ttl(key)
+        assert ttl is not None and 590 < ttl <= 600, f"the key's TTL is the idle timeout (600 s), got {ttl}"
+
+        # The other Tomcat reads it, with the same cookie and no new one.
+        on_b = raw(pb, "GET", "/cart", headers=cookie)
+        assert on_b.json()["items"] == [{"sku": "TSHIRT-BLK-M", "qty": 2}], on_b.body
+        assert not on_b.cookies(), "a session from the store must not get a new cookie"
+        # Changes go both ways: each Tomcat reads the other's last write (no stale local copy).
+        assert add_item(pb, "HOODIE-GRY-M", 1, cookie).status == 200
+        assert raw(pa, "GET", "/cart", headers=cookie).json()["items"] == [
+            {"sku": "TSHIRT-BLK-M", "qty": 2},
+            {"sku": "HOODIE-GRY-M", "qty": 1},
+        ]
+        assert add_item(pa, "TSHIRT-BLK-M", 1, cookie).status == 200
+        assert raw(pb, "GET", "/cart", headers=cookie).json()["total_qty"] == 4
+
+        # The first host goes away (killed: no shutdown hook, nothing flushed at the end): every change
+        # was written through, so the second serves the whole cart.
+        a.kill()
+        after = raw(pb, "GET", "/cart", headers=cookie).json()
+        assert after["items"] == [{"sku": "TSHIRT-BLK-M", "qty": 3}, {"sku": "HOODIE-GRY-M", "qty": 1}], after
+        assert add_item(pb, "TSHIRT-WHT-M", 1, cookie).status == 200
+        assert raw(pb, "GET", "/cart", headers=cookie).json()["lines"] == 3
+
+        # A cookie the store does not know gives no cart, and is not adopted.
+        forged = raw(pb, "GET", "/cart", headers={"Cookie": "JSESSIONID=" + "A" * 32})
+        assert forged.json()["items"] == [] and not forged.cookies()
+
+        # A store that answers with errors: 503 + Retry-After, never a new empty session over the cookie.
+        session_store.refuse = True
+        try:
+            for reply in (raw(pb, "GET", "/cart", headers=cookie), add_item(pb, "TSHIRT-BLK-M", 1, cookie)):
+                assert reply.status == 503, (reply.body, b.log.read_text(errors="replace")[-3000:])
+                assert reply.header("retry-after") == "1"
+                assert not reply.cookies(), reply.headers
+        finally:
+            session_store.refuse = False
+        assert raw(pb, "GET", "/cart", headers=cookie).json()["total_qty"] == 5
+
+        # A stored session naming a class the filter does not admit is refused before the class is
+        # looked up: no session (an empty cart), a warning, nothing instantiated.
+        other = add_item(pb, "TSHIRT-BLK-M", 1)
+        other_cookie = {"Cookie": session_cookie(other).split(";", 1)[0]}
+        other_key = b"gl:tsess:" + other_cookie["Cookie"].split("=", 1)[1].encode()
+        with session_store.lock:
+            value, expiry = session_store.data[other_key]
+            assert value.count(b"gearlift.shopstandin.Cart") == 1
+            # Same length, so the serialised stream stays well-formed.
+            session_store.data[other_key] = (
+                value.replace(b"gearlift.shopstandin.Cart", b"java.util.IdentityHashMap"),
+                expiry,
+            )
+        assert raw(pb, "GET", "/cart", headers=other_cookie).json()["items"] == []
+        assert "a stored session could not be read (InvalidClassException)" in b.log.read_text(errors="replace")
+
+        # The same cart, checkout and upload checks as the in-memory WAR, on the second Tomcat.
+        run_session_and_upload_checks(b.target, mariadb)
+
+        context_xml = (b.base / "conf" / "context.xml").read_text()
+        assert "gearlift.shopstandin.RedisSessionManager" in context_xml
+        assert session_store.token not in context_xml
+        for t in (a, b):
+            logs = t.log.read_text(errors="replace")
+            assert "in the session store: redis 127.0.0.1" in logs, logs[-3000:]
+            assert session_store.token not in logs, "the session store's token reached a log"
+            assert mariadb.password not in logs
+    assert "AUTH" in session_store.commands
 
 
 def test_war_build_is_reproducible(jar: Path) -> None:

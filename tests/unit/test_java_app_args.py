@@ -136,6 +136,24 @@ def _assert_stopped_at(result: subprocess.CompletedProcess[str], task: str, mess
             id="war-privileged-port",
         ),
         pytest.param(
+            {**GOOD, "java_app_artifact_type": "war", "java_app_session_store": "redis"},
+            SETTINGS_TASK,
+            "java_app_tomcat_session_jar_src is the controller path of gearlift-tomcat-sessions.jar",
+            id="war-redis-without-session-manager-jar",
+        ),
+        pytest.param(
+            {
+                **GOOD,
+                "java_app_artifact_type": "war",
+                "java_app_session_store": "redis",
+                "java_app_tomcat_session_jar_src": "/nonexistent/gearlift-tomcat-sessions.jar",
+                "java_app_tomcat_session_jar_sha256": "abc",
+            },
+            SETTINGS_TASK,
+            "java_app_tomcat_session_jar_sha256 its 64-hex sha256",
+            id="war-redis-short-session-manager-sha256",
+        ),
+        pytest.param(
             {**GOOD, "java_app_db_tls": "off"},
             SPEC_TASK,
             "java_app_db_tls must be one of: required, preferred, disabled, got: off",

@@ -10,12 +10,14 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.Serializable;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.sql.Driver;
 import java.sql.DriverManager;
 import java.sql.SQLException;
 import java.util.Enumeration;
 import java.util.Map;
+import java.util.function.IntSupplier;
 
 /**
  * The WAR's front end: the servlet container's requests in, {@link ShopHandler} responses out.
@@ -51,7 +53,12 @@ public final class ShopServlet extends HttpServlet {
         pool.refresh();
         Designs designs = new Designs(settings.uploadDir, settings.uploadMaxBytes);
         designs.init();
-        shop = new ShopHandler(pool, Main.hostname(), designs, SessionCounter.STATS);
+        // With the session store's manager (RedisSessionManager, in Tomcat's lib) the live count is
+        // the store's (every host's sessions); otherwise this process's HttpSessions.
+        Object storeLive = getServletContext().getAttribute("gearlift.sessionStore.live");
+        SessionStats stats = storeLive instanceof IntSupplier ? SessionCounter.withLive((IntSupplier) storeLive)
+                : SessionCounter.STATS;
+        shop = new ShopHandler(pool, Main.hostname(), designs, stats);
         Log.info("shop-standin servlet ready (Connector/J " + pool.driverVersion() + ", env file "
                 + settings.envFile + ", " + settings + ")");
     }
@@ -123,14 +130,17 @@ public final class ShopServlet extends HttpServlet {
             HttpSession s;
             try {
                 s = r.getSession(create);
+                if (s != null && s.isNew()) {
+                    s.setMaxInactiveInterval(settings.sessionTimeoutSeconds);
+                }
             } catch (IllegalStateException e) {
                 return null; // the manager's session limit, or the response is committed
+            } catch (UncheckedIOException e) {
+                // An external session manager that cannot reach its store: 503, the cart stays there.
+                throw new SessionStore.Unavailable(e.getMessage(), e);
             }
             if (s == null) {
                 return null;
-            }
-            if (s.isNew()) {
-                s.setMaxInactiveInterval(settings.sessionTimeoutSeconds);
             }
             return new ShopSession() {
                 @Override
@@ -140,7 +150,11 @@ public final class ShopServlet extends HttpServlet {
 
                 @Override
                 public void put(String key, Serializable value) {
-                    s.setAttribute(key, value);
+                    try {
+                        s.setAttribute(key, value); // written through by an external session manager
+                    } catch (UncheckedIOException e) {
+                        throw new SessionStore.Unavailable(e.getMessage(), e);
+                    }
                 }
             };
         }
