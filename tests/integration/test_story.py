@@ -16,7 +16,7 @@ import pytest
 from gearlift.story import runner
 from gearlift.story.phases import select
 from gearlift.story.runner import Story, execute
-from gearlift.twin.twin import Twin, TwinConfig
+from gearlift.twin.twin import CANONICAL_OWNER, Twin, TwinConfig
 
 from .conftest import REPO, TEST_PREFIX, TEST_SUBNET, _podman_ready, leftovers
 
@@ -75,13 +75,15 @@ def test_a_deploy_whose_hosts_never_get_healthy_rolls_back_and_fails_the_story(
     fresh_twin: Twin, standin_jar: Path, tmp_path: Path
 ) -> None:
     def deploy_an_image_without_the_shop(story: Story) -> None:
-        # What a user does with a wrong image id: -e gearlift_ami_id=<an image that serves nothing>.
-        # A failing new host is given up after the grace period: short here, as in the lifecycle lane.
-        story.play(
-            "playbooks/deploy.yml",
-            gearlift_ami_id=story.twin.aws_env["GEARLIFT_AMI_ID"],
-            gearlift_health_check_grace_period=150,
-        )
+        # What a user does with a wrong image id: -e gearlift_ami_id=<an image that serves nothing>, here a
+        # stock Ubuntu image (not the twin's seeded app-host image: site.yml's fleet already runs that one,
+        # so deploying it would change no host). A failing new host is given up after the grace period:
+        # short here, as in the lifecycle lane.
+        stock = story.clients("ec2").describe_images(
+            Owners=[CANONICAL_OWNER], Filters=[{"Name": "name", "Values": ["*ubuntu-noble-24.04-amd64-server-*"]}]
+        )["Images"]
+        assert stock, "the twin has no stock Ubuntu 24.04 amd64 image"
+        story.play("playbooks/deploy.yml", gearlift_ami_id=stock[0]["ImageId"], gearlift_health_check_grace_period=150)
 
     steps = {**runner.STEPS, "deploy": deploy_an_image_without_the_shop}
     story = Story(twin=fresh_twin, repo=REPO, plan=select(only="deploy"), log=print, work=tmp_path / "work")
