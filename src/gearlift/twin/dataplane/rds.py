@@ -120,6 +120,7 @@ class RdsReconciler:
             if db_id not in dbs:
                 self.log(f"rds: {db_id} deleted -> removing its MariaDB")
                 podman.remove(container.name)
+                (self.layout.state_dir / f"rds-{db_id}.cnf").unlink(missing_ok=True)
                 self.ready.pop(db_id, None)
         for db_id, db in dbs.items():
             if db_id not in containers:
