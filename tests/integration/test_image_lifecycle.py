@@ -123,7 +123,7 @@ def _failed(result: LoadResult) -> str:
 
 
 def test_bake_boot_tests_and_promotes_an_encrypted_tagged_image(life: Lifecycle) -> None:
-    life.ok("site.yml", tags="preflight,keys,network,security,data,edge")
+    life.ok("site.yml", tags="preflight,keys,network,security,data,storage,edge")
     started = time.monotonic()
     life.ok("playbooks/bake_ami.yml")
     life.facts["bake_seconds"] = time.monotonic() - started
