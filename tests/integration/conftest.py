@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,24 @@ def leftovers(prefix: str, state_dir: Path) -> list[str]:
         found.append(f"network {prefix}")
     found += [f"process {p}" for p in twin_processes(state_dir)]
     return found
+
+
+@contextmanager
+def running_twin(state: Path) -> Iterator[Twin]:
+    """A test twin on ``state`` with its reconcile loop running; down and checked for leftovers after.
+
+    The story-based lifecycle tests each use one (their own account, so their own golden image)."""
+    reason = _podman_ready()
+    if reason:
+        pytest.skip(reason)
+    twin = Twin(TwinConfig(prefix=TEST_PREFIX, subnet=TEST_SUBNET, state_dir=state, interval=1.0))
+    twin.up()
+    try:
+        twin.start_loop()
+        yield twin
+    finally:
+        twin.down()
+        assert not leftovers(TEST_PREFIX, state)
 
 
 @pytest.fixture(scope="module")

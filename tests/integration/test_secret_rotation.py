@@ -25,9 +25,9 @@ from gearlift.story import runner
 from gearlift.story.phases import select
 from gearlift.story.runner import Story, execute
 from gearlift.twin import podman
-from gearlift.twin.twin import Twin, TwinConfig
+from gearlift.twin.twin import Twin
 
-from .conftest import REPO, TEST_PREFIX, TEST_SUBNET, _podman_ready, leftovers
+from .conftest import REPO, running_twin
 
 # A whole story up to the cutover, then a rotation and the hosts' re-fetch (up to the timer's period):
 # the on-demand lifecycle lane, like the story's own tests.
@@ -42,18 +42,8 @@ PICKUP_SECONDS = 480
 
 @pytest.fixture
 def twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
-    reason = _podman_ready()
-    if reason:
-        pytest.skip(reason)
-    state = tmp_path_factory.mktemp("rotation") / "state"
-    twin = Twin(TwinConfig(prefix=TEST_PREFIX, subnet=TEST_SUBNET, state_dir=state, interval=1.0))
-    twin.up()
-    try:
-        twin.start_loop()
+    with running_twin(tmp_path_factory.mktemp("rotation") / "state") as twin:
         yield twin
-    finally:
-        twin.down()
-        assert not leftovers(TEST_PREFIX, state)
 
 
 def hosts(twin: Twin) -> dict[str, str]:

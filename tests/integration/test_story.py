@@ -16,9 +16,9 @@ import pytest
 from gearlift.story import runner
 from gearlift.story.phases import select
 from gearlift.story.runner import Story, execute
-from gearlift.twin.twin import CANONICAL_OWNER, Twin, TwinConfig
+from gearlift.twin.twin import CANONICAL_OWNER, Twin
 
-from .conftest import REPO, TEST_PREFIX, TEST_SUBNET, _podman_ready, leftovers
+from .conftest import REPO, running_twin
 
 # Each test provisions a twin of its own (the first one also bakes; the second reuses the image the account
 # kept): too long for the slow lane CI runs; the on-demand lifecycle lane (scripts/test lifecycle) runs them.
@@ -34,18 +34,8 @@ def account_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def fresh_twin(account_state: Path) -> Iterator[Twin]:
-    reason = _podman_ready()
-    if reason:
-        pytest.skip(reason)
-    state = account_state
-    twin = Twin(TwinConfig(prefix=TEST_PREFIX, subnet=TEST_SUBNET, state_dir=state, interval=1.0))
-    twin.up()
-    try:
-        twin.start_loop()
+    with running_twin(account_state) as twin:
         yield twin
-    finally:
-        twin.down()
-        assert not leftovers(TEST_PREFIX, state)
 
 
 def test_an_order_confirmed_during_cutover_missing_in_the_target_fails_the_story(

@@ -20,9 +20,9 @@ import pytest
 from gearlift.story import runner
 from gearlift.story.phases import select
 from gearlift.story.runner import NAME, Story, execute
-from gearlift.twin.twin import Twin, TwinConfig
+from gearlift.twin.twin import Twin
 
-from .conftest import REPO, TEST_PREFIX, TEST_SUBNET, _podman_ready, leftovers
+from .conftest import REPO, running_twin
 
 # A whole story to the cutover (with a bake of its own: the session store is an input of the image),
 # then the churn: the on-demand lifecycle lane.
@@ -37,18 +37,8 @@ UPLOAD_BYTES = 192 * 1024 * 1024
 
 @pytest.fixture
 def twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
-    reason = _podman_ready()
-    if reason:
-        pytest.skip(reason)
-    state = tmp_path_factory.mktemp("sessions") / "state"
-    twin = Twin(TwinConfig(prefix=TEST_PREFIX, subnet=TEST_SUBNET, state_dir=state, interval=1.0))
-    twin.up()
-    try:
-        twin.start_loop()
+    with running_twin(tmp_path_factory.mktemp("sessions") / "state") as twin:
         yield twin
-    finally:
-        twin.down()
-        assert not leftovers(TEST_PREFIX, state)
 
 
 def wait(what: str, ready: Callable[[], bool], timeout: float) -> None:
