@@ -107,6 +107,7 @@ def _measured_board(**override: Any) -> Scoreboard:
         "uploads_confirmed": 40,
         "uploads_lost": 0,
         "carts_lost": 0,
+        "carts_left_at_switch": 2,
     }
     values.update(override)
     for key, value in values.items():
@@ -140,7 +141,13 @@ def test_lost_carts_are_shown_but_are_not_a_lost_sale() -> None:
     summary = build(_measured_board(carts_lost=3), _passed(*PHASES), 1200.0, alb_required=True)
     assert summary["result"] == "passed", summary["verdict_reasons"]
     assert summary["carts_lost"] == 3
-    assert any(line.startswith("carts_lost") and line.endswith(": 3") for line in scoreboard.render(summary))
+    lines = scoreboard.render(summary)
+    assert any(line.startswith("carts_lost") and line.endswith(": 3") for line in lines)
+    # the legacy shop's carts at the name switch are shown apart from what the new platform lost
+    assert summary["carts_left_at_switch"] == 2
+    assert any(line.startswith("carts_left_at_switch") and line.endswith(": 2") for line in lines)
+    order = [line.split(":")[0].strip() for line in lines]
+    assert order.index("read_only_window_s") + 1 == order.index("failed_requests")
 
 
 def test_a_failed_phase_fails_the_run() -> None:
@@ -234,6 +241,7 @@ def _story(plan: phases.Plan, **final: Any) -> FakeStory:
         "uploads_confirmed": 4,
         "uploads_lost": 0,
         "carts_lost": 0,
+        "carts_left_at_switch": 0,
         "shop_status_through_alb": 200,
         **final,
     }

@@ -262,8 +262,14 @@ def test_the_loop_switches_its_front_door_and_keeps_its_cookies(shop: FakeShop) 
         loop.switch(Target(other.url))
         loop.phase = "cutover"
         loop.step(1)
-        assert loop.carts_lost == {"cutover": 1}  # the new site never knew the session
+        # the new site never knew the session: the cart stayed in the old site's memory, counted apart
+        assert loop.carts_left_at_switch == {"cutover": 1} and sum(loop.carts_lost.values()) == 0
         assert len(other.sessions) == 1
+        loop.phase = "patch"
+        other.forget()
+        loop.step(2)
+        assert loop.carts_lost == {"patch": 1}  # a cart the new site held, lost by the new site
+        assert loop.carts_left_at_switch == {"cutover": 1}
     finally:
         other.shutdown()
         other.server_close()

@@ -265,12 +265,13 @@ class Story:
     def _count_uploads_and_carts(self) -> None:
         """Every design the shop confirmed must be served byte-identical by the front door of the end."""
         if self.shoppers is None:
-            for key in ("uploads_confirmed", "uploads_lost", "carts_lost"):
+            for key in ("uploads_confirmed", "uploads_lost", "carts_lost", "carts_left_at_switch"):
                 self.board.missing(key, "no shoppers ran (phase estate not in this run)")
             return
         shoppers = self.shoppers
         self.board.measure("uploads_confirmed", len(shoppers.uploads))
         self.board.measure("carts_lost", sum(shoppers.carts_lost.values()))
+        self.board.measure("carts_left_at_switch", sum(shoppers.carts_left_at_switch.values()))
         door = shoppers.target
         missing = shoppers.missing_uploads(door)
         self.board.measure("uploads_lost", len(missing))
@@ -282,6 +283,7 @@ class Story:
         }
         self.board.detail["carts"] = {
             "lost_by_phase": dict(shoppers.carts_lost),
+            "left_at_switch_by_phase": dict(shoppers.carts_left_at_switch),
             "checkouts_confirmed_rows": len(shoppers.orders),
             "first_failures": shoppers.failures[:20],
             "loop_seconds": round(shoppers.seconds, 1),
@@ -478,6 +480,7 @@ def report(s: Story) -> None:
                 "uploads_confirmed",
                 "uploads_lost",
                 "carts_lost",
+                "carts_left_at_switch",
                 "shop_status_through_alb",
                 "monthly_cost_usd",
             )

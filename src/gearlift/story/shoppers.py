@@ -6,8 +6,10 @@ through the shop's front door of the moment, in one bounded thread on loopback, 
 the shop confirmed so the story can check it at the end:
 
 - a cart update is sent with the shopper's session cookie; when the shop answers with a cart
-  missing lines it had confirmed before (a new session: the host or the front door that held the
-  old one is gone), the cart is **lost** in the phase running at the time;
+  missing lines it had confirmed before (a new session: the host that held the old one is gone),
+  the cart is **lost** in the phase running at the time; when the cart was built on another front
+  door (the shop's name moved from the legacy shop to the ALB), it is counted apart as **left at the
+  switch**: the legacy shop kept it in its own memory, and no setting of the target can keep those;
 - a check-out (``POST /cart/checkout``) confirmed with 201 adds its order rows (``<ref>.<n>``) to
   the confirmed orders, which must all be in the database at the end;
 - a design upload confirmed with 201 (id and sha256, the sha256 checked against what was sent)
@@ -92,6 +94,7 @@ class Shopper:
         return self.cookies.get(COOKIE) or None
 
     cart: dict[str, int] = field(default_factory=dict)  # what the shop confirmed last
+    site: str = ""  # the front door that confirmed the cart
     adds: int = 0
 
 
@@ -122,7 +125,8 @@ class ShopperLoop:
         self.uploads: dict[str, tuple[str, int]] = {}  # design id -> (sha256, size) the shop confirmed
         self.upload_bytes = 0
         self.orders: list[str] = []  # order rows (order_ref) of confirmed check-outs
-        self.carts_lost: Counter[str] = Counter()  # phase -> carts lost in it
+        self.carts_lost: Counter[str] = Counter()  # phase -> carts the front door of the moment lost
+        self.carts_left_at_switch: Counter[str] = Counter()  # phase -> carts another front door held
         self.by_phase: dict[str, PhaseTraffic] = {}
         self.failures: list[str] = []
         self.seconds = 0.0
@@ -176,8 +180,12 @@ class ShopperLoop:
         jar = "; ".join(f"{name}={value}" for name, value in sorted(shopper.cookies.items()) if value)
         return {"Cookie": jar} if jar else {}
 
-    def _lose(self, shopper: Shopper) -> None:
-        self.carts_lost[self.phase] += 1
+    def _lose(self, shopper: Shopper, site: str) -> None:
+        """Count the shopper's cart lost: by the site that answered, or left behind on another one."""
+        if shopper.site and site and site != shopper.site:
+            self.carts_left_at_switch[self.phase] += 1
+        else:
+            self.carts_lost[self.phase] += 1
         shopper.cart = {}
 
     def add(self, shopper: Shopper, sku: str) -> None:
@@ -190,8 +198,8 @@ class ShopperLoop:
         if items is None:
             return
         if lost_lines(shopper.cart, items):
-            self.carts_lost[self.phase] += 1
-        shopper.cart = items
+            self._lose(shopper, reply.site)
+        shopper.cart, shopper.site = items, reply.site
         shopper.adds += 1
 
     def checkout(self, shopper: Shopper, step: int) -> None:
@@ -202,7 +210,7 @@ class ShopperLoop:
         if reply.status == "409" and b"duplicate" not in reply.body:
             # An empty cart or no session: the shop lost the cart the shopper had.
             self._count(reply.status, ("409",), "checkout", reply.body)
-            self._lose(shopper)
+            self._lose(shopper, reply.site)
             return
         if not self._count(reply.status, ("201",), "checkout", reply.body):
             return  # 503 read-only and the like: the cart is kept, the shopper tries again later

@@ -74,9 +74,9 @@ class Target:
             for name, value in response.getheaders():
                 key = name.lower()
                 got[key] = f"{got[key]}\n{value}" if key in got else value
-            return Reply(str(response.status), response.read(max_bytes), got)
+            return Reply(str(response.status), response.read(max_bytes), got, self.url)
         except (OSError, http.client.HTTPException, ssl.SSLError) as exc:
-            return Reply(type(exc).__name__, b"", {})
+            return Reply(type(exc).__name__, b"", {}, self.url)
         finally:
             conn.close()
 
@@ -86,6 +86,7 @@ class Reply:
     status: str
     body: bytes
     headers: dict[str, str]
+    site: str = ""  # the front door that answered (its URL), '' when none did
 
 
 class FrontDoor:
