@@ -10,7 +10,8 @@ throw-away Tomcat (CATALINA_BASE in a temporary directory, the role's server.xml
 port) and passes the same cart and upload checks; with the session store (java_app_session_store
 redis: the role's context.xml, RedisSessionManager in Tomcat's lib) two such Tomcats share carts
 through a throw-away TLS + AUTH RESP server (resp_server.py) and the second keeps serving them
-after the first stops.
+after the first stops. The slow test does the same against a real Redis: the twin's Redis image with
+the redis.conf the twin writes for an ElastiCache group with TLS and AUTH, published on loopback.
 Everything started here is stopped and removed in fixture teardown.
 """
 
@@ -1221,7 +1222,7 @@ def session_store(workdir: Path) -> Iterator[RespServer]:
         yield server
 
 
-def write_store_env(path: Path, db: MariaDB, store: RespServer) -> None:
+def write_store_env(path: Path, db: MariaDB, store: RespServer | TwinRedis) -> None:
     """The env file as the java_app role's secret unit writes it with java_app_session_store redis."""
     write_env(path, db, db.password)
     with path.open("a") as f:
@@ -1335,6 +1336,129 @@ def test_war_sessions_in_the_store_survive_their_tomcat(
             assert session_store.token not in logs, "the session store's token reached a log"
             assert mariadb.password not in logs
     assert "AUTH" in session_store.commands
+
+
+# ------------------------------------------------------------- WAR sessions in the twin's real Redis
+
+
+@dataclass
+class TwinRedis:
+    """The twin's ElastiCache stand-in run alone: Debian's redis-server from the twin's Redis image with
+    the redis.conf the twin writes for a replication group with TLS and an AUTH token, on loopback."""
+
+    port: int
+    token: str
+    ca: Path
+    container: str
+
+    def cli(self, *args: str) -> str:
+        """One redis-cli command inside the container over TLS; the token goes by environment, never argv."""
+        command = ["podman", "exec", "-e", "REDISCLI_AUTH", self.container, "redis-cli", "--tls"]
+        command += ["--cacert", f"{TWIN_REDIS_TLS}/ca.crt", "-h", LOOPBACK, "-p", "6379", *args]
+        out = subprocess.run(
+            command,
+            env={**os.environ, "REDISCLI_AUTH": self.token},
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip()
+
+
+TWIN_REDIS_TLS = "/etc/redis/twin-tls"
+
+
+@pytest.fixture
+def twin_redis(workdir: Path) -> Iterator[TwinRedis]:
+    if shutil.which("podman") is None:
+        pytest.skip("podman is not installed (run ./scripts/bootstrap)")
+    from gearlift.twin import images, podman, tls
+    from gearlift.twin.dataplane import elasticache
+
+    image = images.ensure_redis_image()
+    root = workdir / "twin-redis"
+    tls.ensure_ca(root / "ca")
+    tls.issue_certificate(root / "ca", root / "tls", "server", "localhost", ["DNS:localhost", f"IP:{LOOPBACK}"])
+    conf = root / "redis.conf"
+    conf.write_text(elasticache.server_config(6379, True, token := "tw-" + secrets.token_urlsafe(32)))
+    conf.chmod(0o600)
+    port, name = free_port(), f"gl-war-redis-{secrets.token_hex(4)}"
+    podman.run(
+        "run",
+        "-d",
+        "--name",
+        name,
+        "-p",
+        f"{LOOPBACK}:{port}:6379",
+        *podman.RUN_FIX_ARGS,
+        "-v",
+        f"{conf}:{elasticache.CONF_IN_CONTAINER}:ro",
+        "-v",
+        f"{root / 'tls'}:{TWIN_REDIS_TLS}:ro",
+        image,
+        "redis-server",
+        elasticache.CONF_IN_CONTAINER,
+    )
+    store = TwinRedis(port=port, token=token, ca=root / "tls" / "ca.crt", container=name)
+    try:
+
+        def pong() -> bool:
+            with contextlib.suppress(AssertionError, subprocess.TimeoutExpired):
+                return store.cli("PING") == "PONG"
+            return False
+
+        wait_for("the twin's Redis to answer PING over TLS", pong, timeout=60, interval=0.5)
+        yield store
+    finally:
+        subprocess.run(["podman", "rm", "-f", "-t", "2", name], capture_output=True, timeout=60, check=False)
+
+
+@pytest.mark.slow
+def test_war_sessions_in_the_twins_real_redis(
+    jar: Path, mariadb: MariaDB, workdir: Path, twin_redis: TwinRedis
+) -> None:
+    """The WAR's RedisSessionManager against a real Redis (the server the twin runs for ElastiCache, TLS
+    and AUTH as the twin configures a group): two Tomcats share a cart in both directions, the key
+    carries the idle timeout as its TTL, a killed Tomcat loses no cart, a store that is gone answers
+    503 with Retry-After and no new session, and the token reaches no file and no log."""
+    env_file = workdir / "db-twin-redis.env"
+    write_store_env(env_file, mariadb, twin_redis)
+    with (
+        run_tomcat(workdir, "tomcat-ra", env_file, "redis") as a,
+        run_tomcat(workdir, "tomcat-rb", env_file, "redis") as b,
+    ):
+        pa, pb = a.target.port, b.target.port
+        first = add_item(pa, "TSHIRT-BLK-M", 2)
+        assert first.status == 200, (first.body, a.log.read_text(errors="replace")[-3000:])
+        cookie = {"Cookie": session_cookie(first).split(";", 1)[0]}
+        key = "gl:tsess:" + cookie["Cookie"].split("=", 1)[1]
+        assert twin_redis.cli("--scan", "--pattern", "gl:tsess:*").split() == [key]
+        ttl = int(twin_redis.cli("TTL", key))
+        assert 590 < ttl <= 600, f"the key's TTL is the idle timeout (600 s), got {ttl}"
+
+        on_b = raw(pb, "GET", "/cart", headers=cookie)
+        assert on_b.json()["items"] == [{"sku": "TSHIRT-BLK-M", "qty": 2}], on_b.body
+        assert not on_b.cookies(), "a session from the store must not get a new cookie"
+        assert add_item(pb, "HOODIE-GRY-M", 1, cookie).status == 200
+        assert raw(pa, "GET", "/cart", headers=cookie).json()["total_qty"] == 3
+
+        a.kill()
+        after = raw(pb, "GET", "/cart", headers=cookie).json()
+        assert after["items"] == [{"sku": "TSHIRT-BLK-M", "qty": 2}, {"sku": "HOODIE-GRY-M", "qty": 1}], after
+        run_session_and_upload_checks(b.target, mariadb)
+
+        subprocess.run(["podman", "stop", "-t", "2", twin_redis.container], capture_output=True, timeout=60, check=True)
+        for reply in (raw(pb, "GET", "/cart", headers=cookie), add_item(pb, "TSHIRT-BLK-M", 1, cookie)):
+            assert reply.status == 503, (reply.body, b.log.read_text(errors="replace")[-3000:])
+            assert reply.header("retry-after") == "1"
+            assert not reply.cookies(), reply.headers
+        for t in (a, b):
+            logs = t.log.read_text(errors="replace")
+            assert "in the session store: redis 127.0.0.1" in logs, logs[-3000:]
+            assert twin_redis.token not in logs, "the session store's token reached a log"
+            assert twin_redis.token not in (t.base / "conf" / "context.xml").read_text()
 
 
 def test_war_build_is_reproducible(jar: Path) -> None:
