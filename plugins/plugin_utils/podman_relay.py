@@ -211,7 +211,6 @@ class _Daemon:
         self.proc: subprocess.Popen | None = None
 
     def _read(self, size: int) -> bytes:
-        assert self.proc is not None and self.proc.stdout is not None
         data = self.proc.stdout.read(size)
         if len(data) != size:
             raise EOFError
@@ -227,7 +226,6 @@ class _Daemon:
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
         )
-        assert self.proc.stdout is not None
         ready, _, _ = select.select([self.proc.stdout], [], [], START_TIMEOUT)
         try:
             return bool(ready) and "ready" in json.loads(self._frame())
@@ -277,7 +275,6 @@ class _Daemon:
                         self.pending.pop(ident, None)
                     return
                 request = json.dumps({"id": ident, "argv": head["argv"], "stdin": data is not None}).encode()
-                assert self.proc is not None and self.proc.stdin is not None
                 try:
                     with self.write_lock:
                         self.proc.stdin.write(_pack(request) + (b"" if data is None else _pack(data)))
