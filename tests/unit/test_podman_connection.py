@@ -130,8 +130,13 @@ def test_pipelining_off_copies_the_module_through_the_mount(fake):
     assert any("mkdir" in " ".join(c) for c in execs), execs
 
 
-def test_relay_runs_every_command_through_one_exec_and_ends_with_the_run(fake):
+def test_the_relay_is_off_by_default(fake):
     calls = _run(fake)
+    assert len([c for c in calls if c[0] == "exec"]) > 1, calls
+
+
+def test_relay_runs_every_command_through_one_exec_and_ends_with_the_run(fake):
+    calls = _run(fake, "-e", "ansible_podman_relay=true")
     execs = [c for c in calls if c[0] == "exec"]
     # one podman exec -i for the run: the relay's server, which runs the command and the stat
     assert len(execs) == 1, calls
@@ -140,7 +145,7 @@ def test_relay_runs_every_command_through_one_exec_and_ends_with_the_run(fake):
 
 
 def test_relay_with_pipelining_off(fake):
-    calls = _run(fake, "-e", "ansible_pipelining=false")
+    calls = _run(fake, "-e", "ansible_pipelining=false", "-e", "ansible_podman_relay=true")
     # the module is copied through the mount; the temp dir, chmod, run and clean-up go through the relay
     assert ["mount", "ctr1"] in calls, calls
     assert len([c for c in calls if c[0] == "exec"]) == 1, calls
