@@ -1,4 +1,5 @@
-"""gearlift.platform.podman: modules go to the container on stdin, one podman exec each.
+"""gearlift.platform.podman: modules go to the container on stdin, one podman exec each or all
+through the relay's one podman exec (plugins/plugin_utils/podman_relay.py).
 
 A stand-in `podman` executable (podman_executable) records every call and runs
 `exec` commands on this machine with the container's root at "/", so real
@@ -22,7 +23,7 @@ BIN = Path(sys.executable).parent
 FAKE_PODMAN = textwrap.dedent(
     """\
     #!{python}
-    import json, os, subprocess, sys
+    import json, os, sys
     args = sys.argv[1:]
     with open(os.environ["FAKE_PODMAN_LOG"], "a") as log:
         log.write(json.dumps(args) + "\\n")
@@ -37,11 +38,10 @@ FAKE_PODMAN = textwrap.dedent(
                 interactive = True
             rest = rest[2:] if rest[0] == "--user" else rest[1:]
         command = rest[1:]  # rest[0] is the container
-        stdin = sys.stdin.buffer.read() if interactive else b""
-        done = subprocess.run(command, input=stdin, capture_output=True)
-        sys.stdout.buffer.write(done.stdout)
-        sys.stderr.buffer.write(done.stderr)
-        sys.exit(done.returncode)
+        if not interactive:
+            os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+        # the command becomes this process: input and output stream as through podman exec
+        os.execvp(command[0], command)
     sys.exit("fake podman: unexpected " + " ".join(args))
     """
 )
@@ -111,7 +111,7 @@ def _run(fake, *extra):
 
 
 def test_pipelined_module_is_one_interactive_exec_and_nothing_is_copied(fake):
-    calls = _run(fake)
+    calls = _run(fake, "-e", "ansible_podman_relay=false")
     execs = [c for c in calls if c[0] == "exec"]
     # command + stat: one exec each, with the module on stdin; no mount, no cp, no temp dir.
     assert len(execs) == 2, calls
@@ -121,10 +121,31 @@ def test_pipelined_module_is_one_interactive_exec_and_nothing_is_copied(fake):
 
 
 def test_pipelining_off_copies_the_module_through_the_mount(fake):
-    calls = _run(fake, "-e", "ansible_pipelining=false")
+    calls = _run(fake, "-e", "ansible_pipelining=false", "-e", "ansible_podman_relay=false")
     assert ["mount", "ctr1"] in calls, calls
     execs = [c for c in calls if c[0] == "exec"]
     # per module: make the temp dir, chmod + run + clean up; never --interactive without stdin
     assert len(execs) > 2, calls
     assert not [c for c in execs if "--interactive" in c], execs
     assert any("mkdir" in " ".join(c) for c in execs), execs
+
+
+def test_the_relay_is_off_by_default(fake):
+    calls = _run(fake)
+    assert len([c for c in calls if c[0] == "exec"]) > 1, calls
+
+
+def test_relay_runs_every_command_through_one_exec_and_ends_with_the_run(fake):
+    calls = _run(fake, "-e", "ansible_podman_relay=true")
+    execs = [c for c in calls if c[0] == "exec"]
+    # one podman exec -i for the run: the relay's server, which runs the command and the stat
+    assert len(execs) == 1, calls
+    assert execs[0][1:5] == ["--interactive", "ctr1", "python3", "-c"], execs
+    assert not [c for c in calls if c[0] in ("mount", "cp")], calls
+
+
+def test_relay_with_pipelining_off(fake):
+    calls = _run(fake, "-e", "ansible_pipelining=false", "-e", "ansible_podman_relay=true")
+    # the module is copied through the mount; the temp dir, chmod, run and clean-up go through the relay
+    assert ["mount", "ctr1"] in calls, calls
+    assert len([c for c in calls if c[0] == "exec"]) == 1, calls
