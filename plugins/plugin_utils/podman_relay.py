@@ -226,7 +226,7 @@ class _Daemon:
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
         )
-        ready, _, _ = select.select([self.proc.stdout], [], [], START_TIMEOUT)
+        ready = select.select([self.proc.stdout], [], [], START_TIMEOUT)[0]
         try:
             return bool(ready) and "ready" in json.loads(self._frame())
         except (EOFError, ValueError):
@@ -283,11 +283,13 @@ class _Daemon:
                     pass  # the reader sees the exec end and wakes the slot
                 slot[0].wait()
                 try:
-                    if slot[1] is None:
+                    result = slot[1]
+                    if not isinstance(result, tuple):
                         client.sendall(_pack(json.dumps({"error": "the podman exec relay ended"}).encode()))
                     else:
-                        rc, stdout, stderr = slot[1]
-                        client.sendall(_pack(json.dumps({"rc": rc}).encode()) + _pack(stdout) + _pack(stderr))
+                        client.sendall(
+                            _pack(json.dumps({"rc": result[0]}).encode()) + _pack(result[1]) + _pack(result[2])
+                        )
                 except OSError:
                     pass  # the task is gone (timeout, interrupt); so is its answer
             finally:
@@ -309,7 +311,7 @@ class _Daemon:
         threading.Thread(target=self.reader, daemon=True).start()
         while True:
             try:
-                client, _ = listener.accept()
+                client = listener.accept()[0]
             except socket.timeout:
                 client = None
             if client is not None:
