@@ -1247,6 +1247,23 @@ def add_item(port: int, sku: str, qty: int, cookie: dict[str, str] | None = None
     )
 
 
+@contextlib.contextmanager
+def two_tomcats_sharing_a_cart(
+    workdir: Path, mariadb: MariaDB, store: RespServer | TwinRedis, names: tuple[str, str]
+) -> Iterator[tuple[Tomcat, Tomcat, dict[str, str], bytes]]:
+    """Two Tomcats on the session store (the role's context.xml for redis) and a first cart of 2 put in
+    through the first: (first, second, the cart's cookie header, its store key)."""
+    env_file = workdir / f"db-{names[0]}.env"
+    write_store_env(env_file, mariadb, store)
+    with run_tomcat(workdir, names[0], env_file, "redis") as a, run_tomcat(workdir, names[1], env_file, "redis") as b:
+        first = add_item(a.target.port, "TSHIRT-BLK-M", 2)
+        assert first.status == 200, (first.body, a.log.read_text(errors="replace")[-3000:])
+        set_cookie = session_cookie(first)
+        assert {"httponly", "samesite=lax"} <= cookie_attributes(set_cookie)
+        cookie = {"Cookie": set_cookie.split(";", 1)[0]}
+        yield a, b, cookie, b"gl:tsess:" + cookie["Cookie"].split("=", 1)[1].encode()
+
+
 def test_war_sessions_in_the_store_survive_their_tomcat(
     jar: Path, mariadb: MariaDB, workdir: Path, session_store: RespServer
 ) -> None:
@@ -1254,20 +1271,8 @@ def test_war_sessions_in_the_store_survive_their_tomcat(
     in Tomcat's lib): a cart put in through one is read and changed through the other with the same
     cookie, each sees the other's last write, and after the first Tomcat is killed no cart is lost. The
     token is in no configuration file and no log."""
-    env_file = workdir / "db-store.env"
-    write_store_env(env_file, mariadb, session_store)
-    with (
-        run_tomcat(workdir, "tomcat-a", env_file, "redis") as a,
-        run_tomcat(workdir, "tomcat-b", env_file, "redis") as b,
-    ):
+    with two_tomcats_sharing_a_cart(workdir, mariadb, session_store, ("tomcat-a", "tomcat-b")) as (a, b, cookie, key):
         pa, pb = a.target.port, b.target.port
-        first = add_item(pa, "TSHIRT-BLK-M", 2)
-        assert first.status == 200, first.body
-        set_cookie = session_cookie(first)
-        assert {"httponly", "samesite=lax"} <= cookie_attributes(set_cookie)
-        cookie = {"Cookie": set_cookie.split(";", 1)[0]}
-        session_id = cookie["Cookie"].split("=", 1)[1]
-        key = b"gl:tsess:" + session_id.encode()
         assert session_store.keys(b"gl:tsess:") == [key]
         ttl = session_store.ttl(key)
         assert ttl is not None and 590 < ttl <= 600, f"the key's TTL is the idle timeout (600 s), got {ttl}"
@@ -1423,17 +1428,14 @@ def test_war_sessions_in_the_twins_real_redis(
     and AUTH as the twin configures a group): two Tomcats share a cart in both directions, the key
     carries the idle timeout as its TTL, a killed Tomcat loses no cart, a store that is gone answers
     503 with Retry-After and no new session, and the token reaches no file and no log."""
-    env_file = workdir / "db-twin-redis.env"
-    write_store_env(env_file, mariadb, twin_redis)
-    with (
-        run_tomcat(workdir, "tomcat-ra", env_file, "redis") as a,
-        run_tomcat(workdir, "tomcat-rb", env_file, "redis") as b,
+    with two_tomcats_sharing_a_cart(workdir, mariadb, twin_redis, ("tomcat-ra", "tomcat-rb")) as (
+        a,
+        b,
+        cookie,
+        raw_key,
     ):
         pa, pb = a.target.port, b.target.port
-        first = add_item(pa, "TSHIRT-BLK-M", 2)
-        assert first.status == 200, (first.body, a.log.read_text(errors="replace")[-3000:])
-        cookie = {"Cookie": session_cookie(first).split(";", 1)[0]}
-        key = "gl:tsess:" + cookie["Cookie"].split("=", 1)[1]
+        key = raw_key.decode()
         assert twin_redis.cli("--scan", "--pattern", "gl:tsess:*").split() == [key]
         ttl = int(twin_redis.cli("TTL", key))
         assert 590 < ttl <= 600, f"the key's TTL is the idle timeout (600 s), got {ttl}"
