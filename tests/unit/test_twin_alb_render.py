@@ -57,6 +57,8 @@ def alb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, A
             "ids": ids,
             "addresses": {i: f"10.89.78.{n + 10}" for n, i in enumerate(ids)},
         }
+        for sink in reconciler.sinks.values():  # each rendered load balancer's request log
+            sink.stop()
 
 
 def _weights(text: str) -> dict[str, int]:

@@ -26,6 +26,7 @@ from gearlift.twin.dataplane import Round
 from gearlift.twin.errors import TwinError
 from gearlift.twin.healthcheck import CheckSpec, TargetHealthChecker
 from gearlift.twin.layout import Endpoints, TwinLayout
+from gearlift.twin.logsink import LineSink
 from gearlift.twin.netutil import free_port
 
 Log = Callable[[str], None]
@@ -74,7 +75,9 @@ def stickiness(attributes: list[dict[str, str]]) -> str | None:
 
 HAPROXY_HEAD = """# Written by the gearlift twin: this HAProxy stands in for ALB {name}.
 global
-    log stdout format raw local0 warning
+    # Each request's line (client, target, timers, termination state), as an ALB's access log has
+    # it: to the twin's sink on loopback, which writes .twin/alb-<name>.log (gearlift.twin.logsink).
+    log {log} len 4096 format raw local0 info
     # expose-fd: a reload (-x) takes over the listening sockets, so no connection is refused.
     stats socket {sock} mode 600 level admin expose-fd listeners
     ssl-default-bind-options ssl-min-ver TLSv1.2
@@ -84,6 +87,8 @@ defaults
     timeout client 30s
     timeout server 30s
     timeout http-request 10s
+    log global
+    option httplog
     option http-server-close
     option forwardfor
     retries 2
@@ -115,6 +120,17 @@ class AlbReconciler:
         # Each load balancer's source address on the twin network (its ENIs on AWS): the app
         # hosts' security groups admit it only when they admit the load balancer's group.
         self.sources: dict[str, str] = {}
+        # Each load balancer's request log: HAProxy sends its lines here (it runs daemonised).
+        self.sinks: dict[str, LineSink] = {}
+
+    def access_log(self, lb_name: str) -> Path:
+        """Where the load balancer's request log goes (a line per request, HAProxy's httplog format)."""
+        return self.layout.state_dir / f"alb-{lb_name}.log"
+
+    def _sink_for(self, lb_name: str) -> LineSink:
+        if lb_name not in self.sinks:
+            self.sinks[lb_name] = LineSink(self.access_log(lb_name)).start()
+        return self.sinks[lb_name]
 
     def source_for(self, lb_name: str) -> str:
         """The load balancer's address: one per balancer, from the top of the twin subnet, on the bridge."""
@@ -152,7 +168,9 @@ class AlbReconciler:
         name = lb["LoadBalancerName"]
         cfg, _, sock = self._files(name)
         ports = self.endpoints.load_balancers.setdefault(name, {})
-        out = [HAPROXY_HEAD.format(name=name, sock=sock, source=self.source_for(name))]
+        out = [
+            HAPROXY_HEAD.format(name=name, sock=sock, source=self.source_for(name), log=self._sink_for(name).address)
+        ]
         listeners = paginate(elbv2, "describe_listeners", "Listeners", LoadBalancerArn=lb["LoadBalancerArn"])
         backends: dict[str, dict[str, Any]] = {}
         for listener in sorted(listeners, key=lambda x: x["Port"]):
@@ -357,11 +375,16 @@ class AlbReconciler:
             bridge = podman.network_interface(self.layout.network)
             subprocess.run(["ip", "addr", "del", f"{address}/32", "dev", bridge], capture_output=True, check=False)
         self._cfg_hash.pop(name, None)
+        sink = self.sinks.pop(name, None)
+        if sink is not None:
+            sink.stop()
         self.log(f"alb: {name} stopped")
 
     def stop_all(self) -> None:
         for name in list(self.endpoints.load_balancers):
             self.stop(name)
+        for name in list(self.sinks):  # rendered, never served
+            self.sinks.pop(name).stop()
 
 
 class TargetHealthReconciler:
