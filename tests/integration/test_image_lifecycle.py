@@ -14,6 +14,7 @@ secret, SSH host keys and a machine-id.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -118,8 +119,30 @@ def life(twin: Twin, standin_jar: Path, tmp_path_factory: pytest.TempPathFactory
         twin.stop_loop()
 
 
-def _failed(result: LoadResult) -> str:
-    return result.summary() + "\n" + "\n".join(result.failures)
+# HAProxy's httplog: "... frontend backend/server Tq/Tw/Tc/Tr/Ta status bytes cookie cookie TERM ..."
+HTTPLOG = re.compile(r"\] \S+ \S+/\S+ \S+ (?P<status>-?\d+) \+?\d+ \S+ \S+ (?P<term>\S{4}) ")
+
+
+def _alb_anomalies(twin: Twin, limit: int = 40) -> list[str]:
+    """The ALB stand-in's request-log lines of requests that did not end normally (a status that is not
+    2xx/3xx, or a termination state other than ----): which target, and which timer, a failure had."""
+    assert twin.alb is not None
+    path = twin.alb.access_log(NAME)
+    if not path.exists():
+        return [f"(no request log at {path})"]
+    odd = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        found = HTTPLOG.search(line)
+        if found and (found["term"] != "----" or not found["status"].startswith(("2", "3"))):
+            odd.append(line)
+    return odd[-limit:]
+
+
+def _failed(result: LoadResult, twin: Twin | None = None) -> str:
+    text = result.summary() + "\n" + "\n".join(result.failures)
+    if twin is not None:
+        text += "\nthe ALB's request log, requests that did not end normally:\n" + "\n".join(_alb_anomalies(twin))
+    return text
 
 
 def test_bake_boot_tests_and_promotes_an_encrypted_tagged_image(life: Lifecycle) -> None:
@@ -211,7 +234,7 @@ def test_deploy_replaces_every_host_without_a_failed_request(life: Lifecycle) ->
         for i in r["Instances"]
     }
     assert images == {life.facts["second"]}
-    assert load.result.sent > 100 and load.result.failed == 0, _failed(load.result)
+    assert load.result.sent > 100 and load.result.failed == 0, _failed(load.result, life.twin)
     life.facts["deploy_load"] = load.result
 
 
@@ -249,7 +272,7 @@ def test_deploy_whose_new_hosts_fail_health_rolls_back(life: Lifecycle) -> None:
         for i in r["Instances"]
     }
     assert images == {life.facts["second"]}
-    assert load.result.failed == 0, _failed(load.result)
+    assert load.result.failed == 0, _failed(load.result, life.twin)
 
 
 class Capacity:
@@ -302,7 +325,7 @@ def test_patch_run_patches_every_host_without_a_failed_request(life: Lifecycle) 
     assert all(r["status"] == "patched" and r["rebooted"] for r in report["hosts"]), report
     assert all(_pid1_start(h) != boots[h] for h in hosts), "a host was not rebooted"
     assert set(life.members()) == set(hosts) and set(hosts) <= life.healthy()
-    assert load.result.sent > 100 and load.result.failed == 0, _failed(load.result)
+    assert load.result.sent > 100 and load.result.failed == 0, _failed(load.result, life.twin)
     life.facts["patch_load"] = load.result
     # At its minimum the group got a surge of one host (unpatched, never in a batch), settled at the end:
     # never fewer than 2 in service, desired back at 2, the surge host gone, the record removed.
