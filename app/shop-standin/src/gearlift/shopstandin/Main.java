@@ -27,6 +27,13 @@ public final class Main {
     private Main() {}
 
     public static void main(String[] args) {
+        // com.sun.net.httpserver (JDK 17) writes a response's headers and body as separate segments;
+        // without TCP_NODELAY, Nagle holds the body until the client's delayed ACK (~40 ms) on every
+        // reused keep-alive connection, such as Apache's pooled backend connections. Read once, when
+        // the server class loads: set before HttpServer.create; an explicit -D still wins.
+        if (System.getProperty("sun.net.httpserver.nodelay") == null) {
+            System.setProperty("sun.net.httpserver.nodelay", "true");
+        }
         String bind = env("APP_BIND", "127.0.0.1");
         int port;
         try {
