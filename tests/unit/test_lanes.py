@@ -48,7 +48,12 @@ def test_ci_runs_the_story_every_lane_but_the_vm_and_every_other_scenario_once()
     readme = (REPO / "README.md").read_text()
     assert "./scripts/rehearse      # the main job" in readme
     assert _function("stream_a").lstrip().startswith("story\n")
-    assert "  ./scripts/rehearse || status=1" in _function("story")
+    story = _function("story")
+    # run without arguments (as the README states it), its exit status decides the lane, and a failure's
+    # last lines are repeated in the lanes' summary (VERDICTS keeps the "story tail| " lines)
+    assert '  ./scripts/rehearse 2>&1 | tee "$story_log" || rc=$?' in story
+    assert re.search(r'if \[ "\$rc" -ne 0 \]; then\n\s+status=1\n', story), story
+    assert "sed 's/^/story tail| /'" in story and "|story tail\\| .*|" in SCRIPT
     assert "scenarios $CI_STREAM_A" in _function("stream_a")
     assert "scenarios $CI_STREAM_B" in _function("stream_b")
     a, b = _listed("CI_STREAM_A"), _listed("CI_STREAM_B")
