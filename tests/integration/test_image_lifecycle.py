@@ -120,12 +120,15 @@ def life(twin: Twin, standin_jar: Path, tmp_path_factory: pytest.TempPathFactory
 
 
 # HAProxy's httplog: "... frontend backend/server Tq/Tw/Tc/Tr/Ta status bytes cookie cookie TERM ..."
-HTTPLOG = re.compile(r"\] \S+ \S+/\S+ \S+ (?P<status>-?\d+) \+?\d+ \S+ \S+ (?P<term>\S{4}) ")
+HTTPLOG = re.compile(
+    r"\] \S+ \S+/\S+ (?P<timers>-?\d+/-?\d+/-?\d+/-?\d+/\+?-?\d+) (?P<status>-?\d+) \+?\d+ \S+ \S+ (?P<term>\S{4}) "
+)
 
 
-def _alb_anomalies(twin: Twin, limit: int = 40) -> list[str]:
-    """The ALB stand-in's request-log lines of requests that did not end normally (a status that is not
-    2xx/3xx, or a termination state other than ----): which target, and which timer, a failure had."""
+def _alb_anomalies(twin: Twin, limit: int = 40, slow_ms: int = 1000) -> list[str]:
+    """The ALB stand-in's request-log lines of requests that did not end normally or were slow: a status
+    that is not 2xx/3xx, a session state other than -- (the last two of the four flags are the stickiness
+    cookie's), or a total time of at least ``slow_ms``: which target, and which timer, a failure had."""
     assert twin.alb is not None
     path = twin.alb.access_log(NAME)
     if not path.exists():
@@ -133,7 +136,10 @@ def _alb_anomalies(twin: Twin, limit: int = 40) -> list[str]:
     odd = []
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         found = HTTPLOG.search(line)
-        if found and (found["term"] != "----" or not found["status"].startswith(("2", "3"))):
+        if found is None:
+            continue
+        total = int(found["timers"].rsplit("/", 1)[1].lstrip("+"))
+        if found["term"][:2] != "--" or not found["status"].startswith(("2", "3")) or total >= slow_ms:
             odd.append(line)
     return odd[-limit:]
 

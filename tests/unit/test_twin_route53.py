@@ -269,3 +269,34 @@ def test_a_load_loop_by_name_follows_the_weights_to_the_front_doors(server: Any)
         for shop in shops:
             shop.shutdown()
             shop.server_close()
+
+
+def test_a_forward_waiting_on_a_silent_upstream_holds_up_no_other_query() -> None:
+    """The upstream (podman's resolver, busy while containers come and go) may not answer: a host's
+    query for a zone's name is answered meanwhile, not after the forward gave up (glibc waits 5 s,
+    then asks again: the 10 s stalls of the image lifecycle test's /health), and the slow forward is logged."""
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(("127.0.0.1", 0))  # receives, never answers
+    lines: list[str] = []
+    dns = DnsServer("127.0.0.1", silent.getsockname(), port=0, log=lines.append)
+    dns.zones = zones(100, 0)
+    dns.start()
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+            client.settimeout(5)
+            client.sendto(route53.build_query("db.internal.example.net", ident=1), ("127.0.0.1", dns.port))
+            silent.settimeout(5)
+            silent.recvfrom(512)  # the forward is out and waiting
+            client.sendto(route53.build_query("shop.example.com", ident=2), ("127.0.0.1", dns.port))
+            first, _ = client.recvfrom(4096)
+            second, _ = client.recvfrom(4096)
+    finally:
+        dns.stop()
+        silent.close()
+    assert struct.unpack("!H", first[:2])[0] == 2
+    assert route53.parse_answers(first) == (NOERROR, [("shop.example.com", "A", ALB_ADDR)])
+    assert struct.unpack("!H", second[:2])[0] == 1 and second[3] & 0xF == 2  # SERVFAIL
+    assert any(
+        line.startswith("route53: forwarding db.internal.example.net A to 127.0.0.1 failed (TimeoutError)")
+        for line in lines
+    ), lines

@@ -34,7 +34,9 @@ import socket
 import struct
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -322,14 +324,30 @@ def query(server: str, name: str, qtype: str = "A", port: int = 53, timeout: flo
 # --------------------------------------------------------------------------- the server
 
 
+#: UDP queries answered at once: a forward waiting on a slow upstream holds up no other query (the VPC's
+#: resolver answers every host at once; a glibc client waits 5 s, then asks again: a 10 s stall).
+DNS_WORKERS = 8
+#: Queries waiting for a worker beyond which new ones are dropped (the client asks again), bounded memory.
+DNS_BACKLOG = 256
+#: A forward slower than this is logged: what a host waited for a name the zones do not hold.
+SLOW_FORWARD_S = 1.0
+
+
 class DnsServer:
-    """UDP + TCP on one address, answering from the current ZoneSet, forwarding the rest."""
+    """UDP + TCP on one address, answering from the current ZoneSet, forwarding the rest.
+
+    UDP queries are answered by a small pool of workers, so one forward waiting on the upstream
+    (podman's network resolver, busy while containers come and go) does not stall the others.
+    """
 
     def __init__(self, address: str, upstream: tuple[str, int] | None, port: int = 53, log: Log = print) -> None:
         self.address = address
         self.port = port
         self.upstream = upstream
         self.log = log
+        self._workers: ThreadPoolExecutor | None = None
+        self._pending = 0
+        self._pending_lock = threading.Lock()
         self.zones = ZoneSet()
         self.picker = WeightedPicker()
         self._stop = threading.Event()
@@ -357,6 +375,7 @@ class DnsServer:
         udp.settimeout(0.5)
         tcp.settimeout(0.5)
         self._udp, self._tcp = udp, tcp
+        self._workers = ThreadPoolExecutor(max_workers=DNS_WORKERS, thread_name_prefix="dns-answer")
         for target, name in ((self._serve_udp, "dns-udp"), (self._serve_tcp, "dns-tcp")):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
@@ -366,6 +385,9 @@ class DnsServer:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=5)
+        if self._workers is not None:
+            self._workers.shutdown(wait=True, cancel_futures=True)
+            self._workers = None
         for sock in (self._udp, self._tcp):
             if sock is not None:
                 sock.close()
@@ -381,23 +403,51 @@ class DnsServer:
         if question.qclass != CLASS_IN or kind is None:
             if zones.zone_for(question.name) is not None:
                 return build_response(question, Answer(NOERROR), packet)
-            return self._forward(packet)
+            return self._forward(packet, question)
         answer = zones.answer(question.name, kind, self.picker)
         if answer is None:
-            return self._forward(packet)
+            return self._forward(packet, question)
         return build_response(question, answer, packet)
 
-    def _forward(self, packet: bytes) -> bytes:
+    def _forward(self, packet: bytes, question: Question) -> bytes:
         if self.upstream is None:
             return error_response(packet, NXDOMAIN)
+        started = time.monotonic()
+        outcome = "answered"
         try:
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
                 sock.settimeout(2.0)
                 sock.sendto(packet, self.upstream)
                 data, _ = sock.recvfrom(4096)
                 return data
-        except OSError:
+        except OSError as exc:
+            outcome = f"failed ({type(exc).__name__}): SERVFAIL"
             return error_response(packet, SERVFAIL)
+        finally:
+            took = time.monotonic() - started
+            if took >= SLOW_FORWARD_S:
+                kind = TYPE_NAMES.get(question.qtype, str(question.qtype))
+                self.log(f"route53: forwarding {question.name} {kind} to {self.upstream[0]} {outcome} in {took:.1f} s")
+
+    def _answer_udp(self, packet: bytes, peer: Any) -> None:
+        try:
+            reply = self.handle(packet)
+            if self._udp is not None:
+                self._udp.sendto(reply, peer)
+        except OSError:
+            pass
+        finally:
+            with self._pending_lock:
+                self._pending -= 1
+
+    def _dispatch_udp(self, packet: bytes, peer: Any) -> None:
+        """Answer on one of the workers; beyond the backlog, drop (the client asks again)."""
+        assert self._workers is not None
+        with self._pending_lock:
+            if self._pending >= DNS_BACKLOG:
+                return
+            self._pending += 1
+        self._workers.submit(self._answer_udp, packet, peer)
 
     def _serve_udp(self) -> None:
         assert self._udp is not None
@@ -408,10 +458,7 @@ class DnsServer:
                 continue
             except OSError:
                 return
-            try:
-                self._udp.sendto(self.handle(packet), peer)
-            except OSError:
-                continue
+            self._dispatch_udp(packet, peer)
 
     def _serve_tcp(self) -> None:
         assert self._tcp is not None
