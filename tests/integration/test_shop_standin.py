@@ -315,12 +315,53 @@ def test_build_is_idempotent_and_manifest_points_at_debian_connector(jar: Path) 
 
 
 def test_health_is_shallow_and_reports_db(app: ShopApp) -> None:
+    # "db" is the last ping's verdict, refreshed in the background: "ok" once a ping has ended
+    wait_for("/health to report the database", lambda: http(app.port, "GET", "/health").body["db"] == "ok", 10, 0.2)
     r = http(app.port, "GET", "/health")
     assert r.status == 200
     assert isinstance(r.body, dict)
     sessions = r.body.pop("sessions")
     assert r.body == {"status": "ok", "host": socket.gethostname(), "db": "ok"}
     assert isinstance(sessions, int) and sessions >= 0
+
+
+def test_health_answers_at_once_while_the_database_does_not(jar: Path, workdir: Path) -> None:
+    """A database that accepts the connection and never speaks (as a stalled name lookup or connect does
+    to the pool): /health answers every request within a client timeout shorter than the pool's socket
+    timeout (15 s), "db" down, while /ready, the readiness probe, waits for the database. Before, every
+    /health waited behind one ping holding a lock: the load balancer's checks and the customers timed out
+    on a host that served HTTP (the image lifecycle test's 10 s stalls)."""
+    silent = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    silent.bind((LOOPBACK, 0))
+    silent.listen(16)  # the kernel accepts; nothing ever answers the MariaDB handshake
+    env_file = workdir / "db-silent.env"
+    env_file.write_text(
+        f"DB_HOST={LOOPBACK}\nDB_PORT={silent.getsockname()[1]}\nDB_NAME={DB_NAME}\nDB_USER={DB_USER}\n"
+        "DB_PASSWORD=not-used-here-0123456789\nDB_TLS=disabled\n"
+    )
+    port = free_port()
+    proc, log = start_jar(jar, workdir, env_file, port, "silent-db", {})
+    try:
+
+        def listening() -> bool:
+            assert proc.poll() is None, log.read_text()
+            with socket.socket() as probe:
+                return probe.connect_ex((LOOPBACK, port)) == 0
+
+        wait_for("the shop to listen", listening, timeout=60, interval=0.3)
+        for _ in range(10):
+            r = http(port, "GET", "/health", timeout=2)
+            assert r.status == 200 and isinstance(r.body, dict), r
+            assert (r.body["status"], r.body["db"]) == ("ok", "down"), r.body
+            time.sleep(0.3)
+        try:  # readiness does depend on the database: it waits for it, or answers 503
+            ready: Reply | None = http(port, "GET", "/ready", timeout=2)
+        except OSError:
+            ready = None
+        assert ready is None or ready.status == 503, ready
+    finally:
+        stop(proc)
+        silent.close()
 
 
 def test_ready(app: ShopApp) -> None:
@@ -1194,6 +1235,7 @@ def tomcat(jar: Path, mariadb: MariaDB, workdir: Path) -> Iterator[Target]:
 
 def test_war_under_tomcat_same_checks(tomcat: Target, mariadb: MariaDB) -> None:
     """The WAR as ROOT under Tomcat 10 with the role's server.xml: same routes, sessions, uploads."""
+    wait_for("/health to report the database", lambda: raw(tomcat.port, "GET", "/health").json()["db"] == "ok", 10, 0.2)
     health = raw(tomcat.port, "GET", "/health")
     assert health.status == 200
     body = health.json()

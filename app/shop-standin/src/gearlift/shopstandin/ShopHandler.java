@@ -17,6 +17,10 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.regex.Pattern;
 
@@ -45,9 +49,17 @@ final class ShopHandler {
     private final SessionStats sessions;
     private final SecureRandom random = new SecureRandom();
     private final AtomicLong checkouts = new AtomicLong();
-    private final Object healthLock = new Object();
-    private long healthCheckedAt; // guarded by healthLock
-    private boolean healthDbOk; // guarded by healthLock
+    // /health never waits for the database: the last ping's verdict, refreshed off the request thread.
+    // (A ping waiting on a slow name lookup or connect held every /health behind one lock: the load
+    // balancer's checks and clients timed out on a host that served HTTP fine.)
+    private volatile long healthCheckedAt;
+    private volatile boolean healthDbOk;
+    private final AtomicBoolean healthPinging = new AtomicBoolean();
+    private final ExecutorService healthPinger = Executors.newSingleThreadExecutor(r -> {
+        Thread t = new Thread(r, "health-ping");
+        t.setDaemon(true);
+        return t;
+    });
 
     ShopHandler(DbPool pool, String hostname, Designs designs, SessionStats sessions) {
         this.pool = pool;
@@ -143,27 +155,36 @@ final class ShopHandler {
 
     // ---------------------------------------------------------------- endpoints
 
-    /** Shallow: always 200 while the process serves HTTP; "db" is informational. */
+    /**
+     * Shallow: always 200 while the process serves HTTP, at once; "db" is informational: the verdict
+     * of the last ping ("down" until the first one ends), a new ping started when it is older than
+     * HEALTH_CACHE_NANOS and none is running.
+     */
     private Resp health() {
-        boolean ok;
-        synchronized (healthLock) {
-            long now = System.nanoTime();
-            if (healthCheckedAt == 0 || now - healthCheckedAt > HEALTH_CACHE_NANOS) {
-                healthDbOk = pool.ping();
-                healthCheckedAt = System.nanoTime();
+        long checked = healthCheckedAt;
+        if ((checked == 0 || System.nanoTime() - checked > HEALTH_CACHE_NANOS)
+                && healthPinging.compareAndSet(false, true)) {
+            try {
+                healthPinger.execute(() -> {
+                    try {
+                        healthDbOk = pool.ping();
+                        healthCheckedAt = System.nanoTime();
+                    } finally {
+                        healthPinging.set(false);
+                    }
+                });
+            } catch (RejectedExecutionException e) {
+                healthPinging.set(false);
             }
-            ok = healthDbOk;
         }
-        return new Resp(200, Json.obj("status", "ok", "host", hostname, "db", ok ? "ok" : "down",
+        return new Resp(200, Json.obj("status", "ok", "host", hostname, "db", healthDbOk ? "ok" : "down",
                 "sessions", sessions.live()));
     }
 
     private Resp ready() {
         boolean ok = pool.ping();
-        synchronized (healthLock) {
-            healthDbOk = ok;
-            healthCheckedAt = System.nanoTime();
-        }
+        healthDbOk = ok;
+        healthCheckedAt = System.nanoTime();
         return ok
                 ? new Resp(200, Json.obj("status", "ready"))
                 : new Resp(503, Json.obj("status", "not ready", "error", "database unavailable"));
