@@ -87,10 +87,8 @@ options:
     description:
       - Run commands through one long-lived C(podman exec --interactive) per container and run
         (see the description); false runs one C(podman exec) per command.
-      - Off by default until every lane (molecule scenarios, the rehearsal's bake, deploy and patch)
-        has run with it; the hardening scenario passed with it on.
     type: boolean
-    default: false
+    default: true
     env:
       - name: ANSIBLE_PODMAN_RELAY
     vars:

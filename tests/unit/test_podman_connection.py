@@ -130,9 +130,9 @@ def test_pipelining_off_copies_the_module_through_the_mount(fake):
     assert any("mkdir" in " ".join(c) for c in execs), execs
 
 
-def test_the_relay_is_off_by_default(fake):
-    calls = _run(fake)
-    assert len([c for c in calls if c[0] == "exec"]) > 1, calls
+def test_the_relay_is_on_by_default(fake):
+    execs = [c for c in _run(fake) if c[0] == "exec"]
+    assert len(execs) == 1 and "--interactive" in execs[0], execs
 
 
 def test_relay_runs_every_command_through_one_exec_and_ends_with_the_run(fake):
