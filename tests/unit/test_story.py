@@ -499,3 +499,49 @@ def test_the_moves_records_are_read_from_the_right_site_server(monkeypatch: pyte
     assert story.onprem_record("/r/cutover.json", host="db") == {"read_only_seconds": 9.7}
     assert story.onprem_record("/r/f.json") == {"unexpected": [1]}
     assert story.onprem_record("/r/cutover.json") == {"missing": "/r/cutover.json on t-onprem-app: No such file"}
+
+
+class AuditStory(Story):
+    """A story whose playbooks/audit.yml writes the given summaries (no twin)."""
+
+    summaries: dict[str, dict[str, int]]
+    played: list[tuple[str, dict[str, Any]]]
+
+    def play(self, playbook: str, tags: str | None = None, onprem: bool = False, **extra: Any) -> Any:
+        self.played.append((playbook, extra))
+        out = Path(extra["audit_report_dir"])
+        out.mkdir(parents=True, exist_ok=True)
+        for host, summary in self.summaries.items():
+            (out / f"{host}.json").write_text(json.dumps({"summary": summary, "controls": []}), encoding="utf-8")
+        return None
+
+
+def _audit_story(tmp_path: Path, summaries: dict[str, dict[str, int]], deployed: bool) -> AuditStory:
+    story = AuditStory(twin=cast(Twin, object()), repo=tmp_path, plan=select(), log=lambda _line: None)
+    story.summaries, story.played = summaries, []
+    if deployed:
+        story.records.append(PhaseRecord("deploy", status="passed"))
+    story.records.append(PhaseRecord("report"))
+    return story
+
+
+def test_the_report_audits_the_fleet_and_a_failing_control_after_a_deploy_fails_it(tmp_path: Path) -> None:
+    from gearlift.story.runner import fleet_audit
+
+    stale = tmp_path / "reports" / "rehearsal" / "audit" / "i-gone.json"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("{}", encoding="utf-8")
+    clean = {"i-a": {"pass": 130, "fail": 0, "skipped": 9}, "i-b": {"pass": 130, "fail": 0, "skipped": 9}}
+    story = _audit_story(tmp_path, clean, deployed=True)
+    out = fleet_audit(story)
+    assert story.played == [("playbooks/audit.yml", {"audit_hosts": "env_rehearsal", "audit_report_dir": str(out)})]
+    assert sorted(p.name for p in out.glob("*.json")) == ["i-a.json", "i-b.json"]  # an earlier fleet's file is gone
+    assert story.board.detail["fleet_audit"]["i-b"] == {"pass": 130, "fail": 0, "skipped": 9}
+
+    failing = {**clean, "i-b": {"pass": 129, "fail": 1, "skipped": 9}}
+    with pytest.raises(PhaseFailed, match="controls fail on the fleet after the deploy: i-b"):
+        fleet_audit(_audit_story(tmp_path, failing, deployed=True))
+    # without a deploy the fleet is site.yml's seed hosts: their figures are recorded, not judged
+    assert fleet_audit(_audit_story(tmp_path, failing, deployed=False)) == out
+    with pytest.raises(PhaseFailed, match="wrote no report"):
+        fleet_audit(_audit_story(tmp_path, {}, deployed=True))

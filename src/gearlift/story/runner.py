@@ -39,6 +39,7 @@ from gearlift.twin.twin import Twin
 Log = Callable[[str], None]
 
 NAME = "shop-rehearsal"  # gearlift_project-gearlift_environment of inventories/rehearsal
+ENVIRONMENT = "rehearsal"  # the fleet inventory's env_<gearlift:environment> group
 INVENTORY = "inventories/rehearsal"
 GOLDEN_PARAMETER = "/gearlift/shop/rehearsal/golden-ami-id"
 #: Extra vars for every playbook: none - the story runs the rehearsal inventory's settings as they are.
@@ -463,9 +464,35 @@ def restore_drill(s: Story) -> None:
     s.board.detail["restore_drill"] = {"report": str(reports[-1].relative_to(s.repo)), "equal": data.get("equal")}
 
 
+def fleet_audit(s: Story) -> Path:
+    """playbooks/audit.yml on the running fleet (read-only), one JSON per host for the design report.
+
+    After a deploy the fleet runs the golden image, so a failing control fails the phase; a story
+    without one audits site.yml's seed hosts, whose figures are evidence, not a verdict.
+    """
+    out = s.repo / "reports" / "rehearsal" / "audit"
+    if out.is_dir():
+        for old in out.glob("*.json"):
+            old.unlink()  # an earlier rehearsal's hosts are not this fleet
+    s.play("playbooks/audit.yml", audit_hosts=f"env_{ENVIRONMENT}", audit_report_dir=str(out))
+    summaries = {p.stem: json.loads(p.read_text(encoding="utf-8"))["summary"] for p in sorted(out.glob("*.json"))}
+    if not summaries:
+        raise PhaseFailed(f"playbooks/audit.yml wrote no report under {out}: no host in env_{ENVIRONMENT}")
+    figures = {h: {k: int(v.get(k, 0)) for k in ("pass", "fail", "skipped")} for h, v in summaries.items()}
+    s.board.detail["fleet_audit"] = figures
+    for host, counts in figures.items():
+        s.log(f"fleet audit: {host} pass={counts['pass']} fail={counts['fail']} skipped={counts['skipped']}")
+    failing = sorted(h for h, counts in figures.items() if counts["fail"])
+    if failing and any(r.name == "deploy" and r.status == "passed" for r in s.records):
+        raise PhaseFailed(f"controls fail on the fleet after the deploy: {', '.join(failing)} (see {out})")
+    return out
+
+
 def report(s: Story) -> None:
-    """The design report with this rehearsal's measured figures (reports/rehearsal/drills.json), dated."""
+    """The design report with this rehearsal's measured figures (reports/rehearsal/drills.json) and the
+    fleet's audit (reports/rehearsal/audit), dated."""
     s.finish()
+    audit = fleet_audit(s)
     values = s.board.values
     figures = {
         "date": time.strftime("%Y-%m-%d", time.gmtime()),
@@ -511,6 +538,8 @@ def report(s: Story) -> None:
             INVENTORY,
             "--drills",
             str(drills),
+            "--audit",
+            str(audit),
             "--out",
             str(s.repo / "reports" / "design"),
             "--repo",
