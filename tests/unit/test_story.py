@@ -531,11 +531,12 @@ def test_the_report_audits_the_fleet_and_a_failing_control_after_a_deploy_fails_
     stale = tmp_path / "reports" / "rehearsal" / "audit" / "i-gone.json"
     stale.parent.mkdir(parents=True)
     stale.write_text("{}", encoding="utf-8")
+    stale.with_suffix(".md").write_text("# Audit of i-gone\n", encoding="utf-8")
     clean = {"i-a": {"pass": 130, "fail": 0, "skipped": 9}, "i-b": {"pass": 130, "fail": 0, "skipped": 9}}
     story = _audit_story(tmp_path, clean, deployed=True)
     out = fleet_audit(story)
     assert story.played == [("playbooks/audit.yml", {"audit_hosts": "env_rehearsal", "audit_report_dir": str(out)})]
-    assert sorted(p.name for p in out.glob("*.json")) == ["i-a.json", "i-b.json"]  # an earlier fleet's file is gone
+    assert sorted(p.name for p in out.iterdir()) == ["i-a.json", "i-b.json"]  # an earlier fleet's files are gone
     assert story.board.detail["fleet_audit"]["i-b"] == {"pass": 130, "fail": 0, "skipped": 9}
 
     failing = {**clean, "i-b": {"pass": 129, "fail": 1, "skipped": 9}}

@@ -472,7 +472,7 @@ def fleet_audit(s: Story) -> Path:
     """
     out = s.repo / "reports" / "rehearsal" / "audit"
     if out.is_dir():
-        for old in out.glob("*.json"):
+        for old in [*out.glob("*.json"), *out.glob("*.md")]:
             old.unlink()  # an earlier rehearsal's hosts are not this fleet
     s.play("playbooks/audit.yml", audit_hosts=f"env_{ENVIRONMENT}", audit_report_dir=str(out))
     summaries = {p.stem: json.loads(p.read_text(encoding="utf-8"))["summary"] for p in sorted(out.glob("*.json"))}
