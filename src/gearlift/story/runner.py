@@ -475,10 +475,13 @@ def fleet_audit(s: Story) -> Path:
         for old in [*out.glob("*.json"), *out.glob("*.md")]:
             old.unlink()  # an earlier rehearsal's hosts are not this fleet
     s.play("playbooks/audit.yml", audit_hosts=f"env_{ENVIRONMENT}", audit_report_dir=str(out))
-    summaries = {p.stem: json.loads(p.read_text(encoding="utf-8"))["summary"] for p in sorted(out.glob("*.json"))}
-    if not summaries:
-        raise PhaseFailed(f"playbooks/audit.yml wrote no report under {out}: no host in env_{ENVIRONMENT}")
-    figures = {h: {k: int(v.get(k, 0)) for k in ("pass", "fail", "skipped")} for h, v in summaries.items()}
+    from gearlift.report.evidence import load_audit  # the design report's own reader of these files
+
+    audit = load_audit(out)
+    if audit.problems or not audit.hosts:
+        why = "; ".join(audit.problems) or f"no host in env_{ENVIRONMENT}"
+        raise PhaseFailed(f"playbooks/audit.yml wrote no readable report under {out}: {why}")
+    figures = {h.host: {k: h.count(k) for k in ("pass", "fail", "skipped")} for h in audit.hosts}
     s.board.detail["fleet_audit"] = figures
     for host, counts in figures.items():
         s.log(f"fleet audit: {host} pass={counts['pass']} fail={counts['fail']} skipped={counts['skipped']}")
