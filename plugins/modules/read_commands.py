@@ -11,7 +11,7 @@ short_description: Run several read-only commands on a host in one go and return
 version_added: 0.1.0
 description:
   - Runs every command of O(commands) in turn, without a shell, and returns its return code, standard
-    output and standard error under its name: one round trip to the host instead of one task (or one
+    output and standard error under its name, in one round trip to the host instead of one task (or one
     loop item) per command. The hardening role's audit reads its host this way.
   - A command whose O(commands[].binary) (by default the first word of O(commands[].argv)) is not on
     the host is not run; its result says C(skipped) and why.
@@ -40,12 +40,6 @@ options:
         description: The path that must exist for the command to run (symbolic links followed); by default the
           first element of O(commands[].argv).
         type: str
-attributes:
-  check_mode:
-    support: full
-    details: The commands run in check mode too; they must only read.
-  diff_mode:
-    support: none
 """
 
 EXAMPLES = r"""
