@@ -29,7 +29,8 @@ description:
   - Returns the controls in section order, each with C(section), C(section_toggle), C(toggle) (a list;
     C(hardening_rule_<id with dots and dashes as underscores>) unless the entry names its own) and C(level).
   - Companion filters (same file) C(hardening_toggle_names), C(hardening_enabled), C(hardening_plan),
-    C(hardening_audit_reads) and C(hardening_audit) take the returned list.
+    C(hardening_audit_reads) and C(hardening_audit) take the returned list; C(hardening_missing_packages) gives,
+    per key of the role's package lists, the packages not installed (so an install task calls apt only for those).
   - "Fields of a control: id (CIS Ubuntu 24.04 v1.0.0 id, or pci-<req>-<what>), cis, cis_2204 (the 22.04 v2.0.0
     id where it differs), pci, title, level (1 or 2, CIS controls), toggle (optional), default (the toggle's value
     when the inventory does not set it; true), container (false: not applicable in a container) with
@@ -623,6 +624,20 @@ def hardening_egress_checks(rules: Sequence[Mapping[str, Any]]) -> list[dict[str
     return checks
 
 
+def hardening_missing_packages(packages: Mapping[str, Any], installed: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Per key of ``packages`` (name -> list of packages), those not in ``installed`` (package_facts'
+    ``ansible_facts.packages``): apt loads its whole cache for every call, so each install task of the role
+    runs only for what is missing (a no-change run calls it for none)."""
+    if not isinstance(packages, Mapping) or not isinstance(installed, Mapping):
+        raise AnsibleFilterError("hardening_missing_packages: a mapping of package lists and package_facts' packages")
+    missing: dict[str, list[str]] = {}
+    for key, names in packages.items():
+        if isinstance(names, str) or not isinstance(names, Iterable):
+            raise AnsibleFilterError(f"hardening_missing_packages: {key} must be a list of packages, not {names!r}")
+        missing[str(key)] = [str(name) for name in names if str(name) not in installed]
+    return missing
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
@@ -636,4 +651,5 @@ class FilterModule:
             "hardening_argv": hardening_argv,
             "hardening_egress_rules": hardening_egress_rules,
             "hardening_egress_checks": hardening_egress_checks,
+            "hardening_missing_packages": hardening_missing_packages,
         }
