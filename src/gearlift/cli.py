@@ -165,19 +165,30 @@ def cmd_story(args: argparse.Namespace) -> int:
     return 0 if summary["result"] == "passed" else 1
 
 
-def _build_standin(twin: Twin) -> None:
-    """The rehearsal's app artifact (the stand-in shop) for playbooks/bake_ami.yml: built when javac is there."""
+def _build_standin(twin: Twin, work_cpu_us: int = 0) -> bool:
+    """The rehearsal's app artifact (the stand-in shop) for playbooks/bake_ami.yml: built when javac is there.
+
+    ``work_cpu_us``: the CPU each customer request costs, built into the artifact (scripts/bench-peak);
+    0 builds the default shop. True when it was built.
+    """
+    import os
     import shutil
     import subprocess
 
     if shutil.which("javac") is None:
         twin.log("javac is missing: the stand-in shop is not built (playbooks/bake_ami.yml needs it)")
-        return
+        return False
     build = subprocess.run(
-        [str(REPO_ROOT / "app" / "shop-standin" / "build.sh")], capture_output=True, text=True, check=False
+        [str(REPO_ROOT / "app" / "shop-standin" / "build.sh")],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=os.environ | {"SHOP_WORK_CPU_US": str(work_cpu_us)},
     )
     if build.returncode != 0:
         twin.log(f"building the stand-in shop failed: {build.stderr.strip()[-400:]}")
+        return False
+    return True
 
 
 def _wait_for_databases(twin: Twin, timeout: float = 240) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -165,6 +166,36 @@ def test_hourly_cost_prices_the_hosts_and_the_database() -> None:
     assert peak.hourly_cost(values, 3, prices) == pytest.approx(0.094)
     assert peak.hourly_cost(values, None, prices) is None
     assert peak.hourly_cost({**values, "gearlift_instance_type": "x9.big"}, 3, prices) is None
+
+
+def test_the_cpu_per_request_is_todays_cpu_at_peak_shared_by_its_requests_on_the_twins_cores() -> None:
+    """40 % of 4 vCPUs at 25 requests/s is 64 ms of a vCPU per request; a twin vCPU is 0.25 of a core."""
+    values = {peak.CPU_AT_PEAK: 40, "rehearsal_onprem_server_vcpus": 4}
+    assert peak.work_cpu_us(values, 0.25, 25.0) == 16_000
+    assert peak.work_cpu_us(values, 0.5, 25.0) == 32_000
+    assert peak.work_cpu_us({**values, peak.CPU_AT_PEAK: 80}, 0.25, 50.0) == 16_000
+    # the inventory's own figures give a demand inside the stand-in's accepted range
+    inventory = peak.settings()
+    assert 1 <= peak.work_cpu_us(inventory, 0.25, peak.peak_rps(inventory)) <= 1_000_000
+
+
+@pytest.mark.parametrize(
+    ("values", "factor", "message"),
+    [
+        ({"rehearsal_onprem_server_vcpus": 4}, 0.25, "rehearsal_onprem_cpu_at_peak_percent"),
+        ({peak.CPU_AT_PEAK: 0, "rehearsal_onprem_server_vcpus": 4}, 0.25, "in (0, 100]"),
+        ({peak.CPU_AT_PEAK: 150, "rehearsal_onprem_server_vcpus": 4}, 0.25, "in (0, 100]"),
+        ({peak.CPU_AT_PEAK: True, "rehearsal_onprem_server_vcpus": 4}, 0.25, "in (0, 100]"),
+        ({peak.CPU_AT_PEAK: 40}, 0.25, "rehearsal_onprem_server_vcpus must be a positive integer"),
+        ({peak.CPU_AT_PEAK: 40, "rehearsal_onprem_server_vcpus": 4}, 0.0, "--cpu-factor must be more than 0"),
+        ({peak.CPU_AT_PEAK: 100, "rehearsal_onprem_server_vcpus": 4000}, 1.0, "outside 1..1000000"),
+    ],
+)
+def test_a_cpu_per_request_from_bad_figures_is_refused(values: dict[str, Any], factor: float, message: str) -> None:
+    from gearlift.twin.errors import TwinError
+
+    with pytest.raises(TwinError, match=re.escape(message)):
+        peak.work_cpu_us(values, factor, 25.0)
 
 
 def _side(p95: list[float | None], err: list[float], hosts: list[int], start: int) -> dict[str, Any]:

@@ -91,7 +91,7 @@ public final class Main {
             System.exit(2);
             return;
         }
-        server.createContext("/", new JdkHttpFront(new ShopHandler(pool, hostname(), designs, sessions), sessions));
+        server.createContext("/", new JdkHttpFront(new ShopHandler(pool, hostname(), designs, sessions, Work.of(settings.workCpuMicros)), sessions));
         server.setExecutor(executor);
 
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
