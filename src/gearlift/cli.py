@@ -165,13 +165,12 @@ def cmd_story(args: argparse.Namespace) -> int:
     return 0 if summary["result"] == "passed" else 1
 
 
-def _build_standin(twin: Twin, work_cpu_us: int = 0) -> bool:
+def _build_standin(twin: Twin) -> bool:
     """The rehearsal's app artifact (the stand-in shop) for playbooks/bake_ami.yml: built when javac is there.
 
-    ``work_cpu_us``: the CPU each customer request costs, built into the artifact (scripts/bench-peak);
-    0 builds the default shop. True when it was built.
+    build.sh reads its settings from this process's environment (``SHOP_WORK_CPU_US``: scripts/bench-peak
+    sets it for every build of its run). True when it was built.
     """
-    import os
     import shutil
     import subprocess
 
@@ -179,11 +178,7 @@ def _build_standin(twin: Twin, work_cpu_us: int = 0) -> bool:
         twin.log("javac is missing: the stand-in shop is not built (playbooks/bake_ami.yml needs it)")
         return False
     build = subprocess.run(
-        [str(REPO_ROOT / "app" / "shop-standin" / "build.sh")],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=os.environ | {"SHOP_WORK_CPU_US": str(work_cpu_us)},
+        [str(REPO_ROOT / "app" / "shop-standin" / "build.sh")], capture_output=True, text=True, check=False
     )
     if build.returncode != 0:
         twin.log(f"building the stand-in shop failed: {build.stderr.strip()[-400:]}")

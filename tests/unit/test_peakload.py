@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -196,6 +197,22 @@ def test_a_cpu_per_request_from_bad_figures_is_refused(values: dict[str, Any], f
 
     with pytest.raises(TwinError, match=re.escape(message)):
         peak.work_cpu_us(values, factor, 25.0)
+
+
+def test_the_cpu_built_into_the_artifact_is_read_back(tmp_path: Path) -> None:
+    import zipfile
+
+    def jar(entries: dict[str, str]) -> Path:
+        path = tmp_path / f"shop-{len(list(tmp_path.iterdir()))}.jar"
+        with zipfile.ZipFile(path, "w") as archive:
+            for name, text in entries.items():
+                archive.writestr(name, text)
+        return path
+
+    assert peak.artifact_work_cpu_us(jar({"gearlift/shopstandin/work.properties": "work.cpu.us=16000\n"})) == 16000
+    assert peak.artifact_work_cpu_us(jar({"gearlift/shopstandin/Main.class": "x"})) == 0
+    assert peak.artifact_work_cpu_us(jar({"gearlift/shopstandin/work.properties": "work.cpu.us=lots\n"})) is None
+    assert peak.artifact_work_cpu_us(tmp_path / "missing.jar") is None
 
 
 def _side(p95: list[float | None], err: list[float], hosts: list[int], start: int) -> dict[str, Any]:
