@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ class FakeShop(BaseHTTPRequestHandler):
     seen: ClassVar[Counter[str]] = Counter()
     count = 0
     fail_every = 0
+    delay = 0.0
     lock = threading.Lock()
 
     def log_message(self, *args: Any) -> None:
@@ -50,6 +52,8 @@ class FakeShop(BaseHTTPRequestHandler):
             FakeShop.count += 1
             FakeShop.seen[f"{self.command} {self.path.split('/')[1]}"] += 1
             failing = FakeShop.fail_every and FakeShop.count % FakeShop.fail_every == 0
+        if FakeShop.delay:
+            time.sleep(FakeShop.delay)
         if failing:
             self._answer(503, {"error": "busy"})
         elif self.command == "GET":
@@ -69,7 +73,7 @@ class FakeShop(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def shop() -> Iterator[Target]:
-    FakeShop.seen, FakeShop.count, FakeShop.fail_every = Counter(), 0, 0
+    FakeShop.seen, FakeShop.count, FakeShop.fail_every, FakeShop.delay = Counter(), 0, 0, 0.0
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeShop)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -116,6 +120,17 @@ def test_failed_answers_count_as_errors(shop: Target) -> None:
     assert result.errors == 10
     assert result.summary()["error_rate"] == pytest.approx(0.1)
     assert result.statuses["503"] == 10
+
+
+def test_requests_a_slow_shop_never_got_are_errors(shop: Target) -> None:
+    """An open model: a shop slower than the arrivals leaves requests unsent by the step's end plus one timeout;
+    they count as errors (an overloaded shop does not get a better error rate by answering fewer)."""
+    FakeShop.delay = 0.5
+    result = run_step(shop, 1.0, rate=40, seconds=0.5, threads=2, timeout=0.6)
+    assert result.unsent > 0
+    assert result.sent + result.unsent == 20
+    assert result.errors == result.sent - result.ok + result.unsent
+    assert result.summary()["error_rate"] == pytest.approx(result.errors / 20)
 
 
 def test_a_closed_front_door_is_all_errors() -> None:
