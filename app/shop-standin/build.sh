@@ -52,6 +52,12 @@ command -v javac >/dev/null 2>&1 || die "javac not found; install a JDK 17 (Debi
 command -v jar >/dev/null 2>&1 || die "jar not found; install a JDK 17 (Debian: openjdk-17-jdk-headless)"
 command -v sha256sum >/dev/null 2>&1 || die "sha256sum not found (coreutils)"
 [[ -r "${connector}" ]] || die "MariaDB Connector/J not found at ${connector}; install libmariadb-java"
+# The CPU time each customer request costs (microseconds, gearlift.shopstandin.Work), built into the
+# jar and WAR: scripts/bench-peak sets it; unset or 0 builds the shop without (the default).
+work_cpu_us="${SHOP_WORK_CPU_US:-0}"
+[[ "${work_cpu_us}" =~ ^[0-9]{1,7}$ && "${work_cpu_us}" -le 1000000 ]] \
+  || die "SHOP_WORK_CPU_US must be an integer 0..1000000 (microseconds of CPU per request; got: ${work_cpu_us})"
+work_cpu_us=$((10#${work_cpu_us}))
 case "${build_war}" in
   auto | yes | no) ;;
   *) die "SHOP_BUILD_WAR must be auto, yes or no (got: ${build_war})" ;;
@@ -80,6 +86,9 @@ mapfile -t sources < <(find "${src}" -name '*.java' -type f | LC_ALL=C sort)
 
 mkdir -p "${work}/classes"
 javac --release 17 -encoding UTF-8 -Xlint:all -Werror -d "${work}/classes" "${sources[@]}"
+if [[ "${work_cpu_us}" -gt 0 ]]; then
+  printf 'work.cpu.us=%s\n' "${work_cpu_us}" >"${work}/classes/gearlift/shopstandin/work.properties"
+fi
 
 cat >"${work}/MANIFEST.MF" <<EOF
 Main-Class: gearlift.shopstandin.Main
@@ -145,5 +154,6 @@ connector_version="$(unzip -p "${connector}" META-INF/MANIFEST.MF 2>/dev/null \
   | sed -n 's/^Bundle-Version: *\([^[:space:]]*\).*/\1/p' | head -n1 || true)"
 echo "jar: ${jar_path}"
 echo "sha256: $(sha256sum "${jar_path}" | cut -d' ' -f1)"
+echo "work_cpu_us: ${work_cpu_us}"
 echo "connector: ${connector} (Connector/J ${connector_version:-unknown version})"
 echo "${war_line}"

@@ -165,19 +165,25 @@ def cmd_story(args: argparse.Namespace) -> int:
     return 0 if summary["result"] == "passed" else 1
 
 
-def _build_standin(twin: Twin) -> None:
-    """The rehearsal's app artifact (the stand-in shop) for playbooks/bake_ami.yml: built when javac is there."""
+def _build_standin(twin: Twin) -> bool:
+    """The rehearsal's app artifact (the stand-in shop) for playbooks/bake_ami.yml: built when javac is there.
+
+    build.sh reads its settings from this process's environment (``SHOP_WORK_CPU_US``: scripts/bench-peak
+    sets it for every build of its run). True when it was built.
+    """
     import shutil
     import subprocess
 
     if shutil.which("javac") is None:
         twin.log("javac is missing: the stand-in shop is not built (playbooks/bake_ami.yml needs it)")
-        return
+        return False
     build = subprocess.run(
         [str(REPO_ROOT / "app" / "shop-standin" / "build.sh")], capture_output=True, text=True, check=False
     )
     if build.returncode != 0:
         twin.log(f"building the stand-in shop failed: {build.stderr.strip()[-400:]}")
+        return False
+    return True
 
 
 def _wait_for_databases(twin: Twin, timeout: float = 240) -> None:

@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
 import time
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +46,10 @@ from gearlift.twin.twin import REPO_ROOT, Twin, TwinConfig
 INVENTORY = REPO_ROOT / "inventories" / "rehearsal"
 PEAK_RPS = "rehearsal_onprem_peak_rps"
 ONPREM_COST = "rehearsal_onprem_cost_per_hour"
+CPU_AT_PEAK = "rehearsal_onprem_cpu_at_peak_percent"
+#: build.sh's setting of the CPU each customer request costs (gearlift.shopstandin.Work).
+WORK_ENV = "SHOP_WORK_CPU_US"
+STANDIN_JAR = REPO_ROOT / "app" / "shop-standin" / "build" / "shop-standin.jar"
 OUT = REPO_ROOT / "reports" / "peak"
 GROUP = "shop-rehearsal"
 
@@ -83,6 +89,53 @@ def peak_rps(values: dict[str, Any]) -> float:
             f"{PEAK_RPS} (today's busiest-hour requests per second) must be a positive number, got {value!r}"
         )
     return float(value)
+
+
+def work_cpu_us(values: dict[str, Any], factor: float, peak: float) -> int:
+    """CPU microseconds each customer request costs the stand-in (gearlift.shopstandin.Work on the twin).
+
+    From today's figures: its app server (``rehearsal_onprem_server_vcpus``) runs at
+    ``rehearsal_onprem_cpu_at_peak_percent`` CPU serving ``rehearsal_onprem_peak_rps``, so a request
+    costs ``percent/100 x vCPUs / rps`` of a vCPU-second there; on the twin every vCPU is ``factor``
+    of a core (gearlift.twin.sizing), so the request costs that share of it too. Both estates then
+    serve as many requests per second as their real servers would, and today's saturates where the
+    real one does.
+    """
+    if factor <= 0:
+        raise TwinError("the bench sizes hosts like their instance types: --cpu-factor must be more than 0")
+    percent = values.get(CPU_AT_PEAK)
+    if not isinstance(percent, int | float) or isinstance(percent, bool) or not 0 < percent <= 100:
+        raise TwinError(
+            f"{CPU_AT_PEAK} (today's app server's CPU at the busiest hour, in percent) must be a number "
+            f"in (0, 100], got {percent!r}"
+        )
+    vcpus = values.get(sizing.ONPREM_VCPUS)
+    if not isinstance(vcpus, int) or isinstance(vcpus, bool) or vcpus <= 0:
+        raise TwinError(f"{sizing.ONPREM_VCPUS} must be a positive integer, got {vcpus!r}")
+    micros = round(percent / 100 * vcpus * factor * 1_000_000 / peak)
+    if not 1 <= micros <= 1_000_000:
+        raise TwinError(
+            f"{CPU_AT_PEAK}={percent:g}, {sizing.ONPREM_VCPUS}={vcpus}, --cpu-factor {factor:g} and "
+            f"{PEAK_RPS}={peak:g} give {micros} us of CPU per request: outside 1..1000000"
+        )
+    return micros
+
+
+def artifact_work_cpu_us(jar: Path) -> int | None:
+    """The CPU per request built into the stand-in's jar (0 without; None when the jar is unreadable)."""
+    try:
+        with zipfile.ZipFile(jar) as archive:
+            try:
+                text = archive.read("gearlift/shopstandin/work.properties").decode()
+            except KeyError:
+                return 0
+    except (OSError, zipfile.BadZipFile):
+        return None
+    for line in text.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "work.cpu.us" and value.strip().isdigit():
+            return int(value.strip())
+    return None
 
 
 def hourly_cost(values: dict[str, Any], hosts: int | None, prices: dict[str, Any]) -> float | None:
@@ -402,6 +455,7 @@ def main(argv: list[str] | None = None) -> int:
         peak = peak_rps(values)
         factor = sizing.cpu_factor({sizing.CPU_FACTOR_ENV: str(args.cpu_factor)})
         scale = sizing.time_scale({sizing.TIME_SCALE_ENV: str(args.time_scale)})
+        work = work_cpu_us(values, factor, peak)
     except TwinError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -432,10 +486,19 @@ def main(argv: list[str] | None = None) -> int:
             stop=stop,
         )
 
+    _say(
+        f"peak: each customer request costs the stand-in {work} us of CPU ({values[CPU_AT_PEAK]:g} % of "
+        f"{values[sizing.ONPREM_VCPUS]} vCPUs at {peak:g} requests/s today, on hosts of {factor:g} core per vCPU)"
+    )
+    # Every build of the stand-in in this run (here, the on-prem estate's, the bake's) carries the cost.
+    os.environ[WORK_ENV] = str(work)
     try:
         twin.up()
         twin.start_loop()
-        _build_standin(twin)
+        built = artifact_work_cpu_us(STANDIN_JAR) if _build_standin(twin) else None
+        if built != work:
+            _say(f"peak: the stand-in shop was not built with its CPU cost ({built} us): no comparison")
+            return 2
         story = Story(
             twin=twin,
             repo=REPO_ROOT,
@@ -480,6 +543,8 @@ def main(argv: list[str] | None = None) -> int:
             prices,
             {
                 "cpu_factor": factor,
+                "work_cpu_us": work,
+                "cpu_at_peak_percent": values[CPU_AT_PEAK],
                 "time_scale": scale,
                 "step_seconds": args.step_seconds,
                 "cooldown_seconds": args.cooldown_seconds,
@@ -494,6 +559,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     finally:
         twin.down()
+        # the artifact the next rehearsal bakes is the default one again (no CPU cost built in)
+        os.environ.pop(WORK_ENV, None)
+        _build_standin(twin)
     for line in table(result):
         _say(line)
     data, plot = write(result, args.out)

@@ -92,6 +92,9 @@ class StepResult:
     seconds: float
     sent: int = 0
     ok: int = 0
+    #: Requests of the step never sent: their time plus one request timeout passed while every customer was still
+    #: waiting on the shop (an overloaded shop). Failures, like answers that came too late.
+    unsent: int = 0
     latencies_ms: list[float] = field(default_factory=list)
     statuses: Counter[str] = field(default_factory=Counter)
     by_action: Counter[str] = field(default_factory=Counter)
@@ -101,11 +104,12 @@ class StepResult:
 
     @property
     def errors(self) -> int:
-        return self.sent - self.ok
+        return self.sent - self.ok + self.unsent
 
     @property
     def error_rate(self) -> float:
-        return self.errors / self.sent if self.sent else 0.0
+        offered = self.sent + self.unsent
+        return self.errors / offered if offered else 0.0
 
     def summary(self) -> dict[str, Any]:
         def ms(p: float) -> float | None:
@@ -117,6 +121,7 @@ class StepResult:
             "offered_rps": round(self.rate, 2),
             "rps": round(self.ok / self.wall_seconds, 2) if self.wall_seconds else 0.0,
             "sent": self.sent,
+            "unsent": self.unsent,
             "errors": self.errors,
             "error_rate": round(self.error_rate, 5),
             "p50_ms": ms(50),
@@ -316,4 +321,6 @@ def run_step(
         for t in pool:
             t.join(timeout=2.0 / max(1, len(pool)))
     result.wall_seconds = max(time.monotonic() - start, 1e-6)
+    if not stop.is_set():
+        result.unsent = total - result.sent
     return result

@@ -1033,6 +1033,88 @@ def test_session_timeout_is_configurable(jar: Path, mariadb: MariaDB, workdir: P
         stop(proc)
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/PID/stat, fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_cpu_work_per_request_is_spent_on_customers_requests_not_on_probes(
+    jar: Path, mariadb: MariaDB, workdir: Path
+) -> None:
+    """SHOP_WORK_CPU_US=40000: every customer's request costs the process at least 40 ms of CPU
+    (so a host with less CPU answers later, as the real monolith does when busy); the load
+    balancer's /health costs none of it. A lower bound on CPU accounting, not a timing."""
+    env_file = workdir / "db-work.env"
+    write_env(env_file, mariadb, mariadb.password)
+    port = free_port()
+    proc, log = start_jar(jar, workdir, env_file, port, "work", {"SHOP_WORK_CPU_US": "40000"})
+    try:
+
+        def serving() -> bool:
+            assert proc.poll() is None, log.read_text()
+            with contextlib.suppress(OSError):
+                return raw(port, "GET", "/health", timeout=2).status == 200
+            return False
+
+        wait_for("the shop with CPU work to serve /health", serving, timeout=60, interval=0.3)
+        assert "CPU work per request 40000 us" in log.read_text()
+        requests = 20
+        before = process_cpu_seconds(proc.pid)
+        for _ in range(requests):
+            assert raw(port, "GET", "/catalog", timeout=30).status == 200
+        spent = process_cpu_seconds(proc.pid) - before
+        assert spent >= requests * 0.040, f"{requests} catalog requests cost only {spent:.3f} s of CPU"
+        before = process_cpu_seconds(proc.pid)
+        for _ in range(requests):
+            assert raw(port, "GET", "/health", timeout=30).status == 200
+        probes = process_cpu_seconds(proc.pid) - before
+        assert probes < requests * 0.040 / 2, f"{requests} health checks cost {probes:.3f} s of CPU"
+    finally:
+        stop(proc)
+
+
+def test_cpu_work_built_into_the_jar(jar: Path) -> None:
+    """SHOP_WORK_CPU_US at build time goes into the jar (scripts/bench-peak builds one artifact for
+    both estates); a bad value is refused before anything is built; the default jar has none."""
+    try:
+        built = subprocess.run(
+            [str(BUILD_SH)],
+            env=os.environ | {"SHOP_WORK_CPU_US": "1234", "SHOP_BUILD_WAR": "no"},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        )
+        assert "work_cpu_us: 1234" in built.stdout
+        inside = subprocess.run(
+            ["unzip", "-p", str(jar), "gearlift/shopstandin/work.properties"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout
+        assert inside.strip() == "work.cpu.us=1234"
+        bad = subprocess.run(
+            [str(BUILD_SH)],
+            env=os.environ | {"SHOP_WORK_CPU_US": "2000000"},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert bad.returncode == 1
+        assert "SHOP_WORK_CPU_US must be an integer 0..1000000" in bad.stderr
+    finally:
+        default = subprocess.run(
+            [str(BUILD_SH)], env=os.environ | {"SHOP_WORK_CPU_US": ""}, capture_output=True, text=True, timeout=300
+        )
+    assert default.returncode == 0, default.stderr
+    assert "work_cpu_us: 0" in default.stdout
+    listing = subprocess.run(["unzip", "-Z1", str(jar)], capture_output=True, text=True, timeout=30, check=True)
+    assert "gearlift/shopstandin/work.properties" not in listing.stdout.splitlines()
+
+
 def test_a_refused_login_asks_for_a_re_fetch_and_the_new_password_is_used_without_restart(
     jar: Path, mariadb: MariaDB, workdir: Path
 ) -> None:
@@ -1083,7 +1165,12 @@ def test_a_refused_login_asks_for_a_re_fetch_and_the_new_password_is_used_withou
 
 def test_bad_settings_stop_the_jar_with_a_message(jar: Path, workdir: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "APP_", "SHOP_"))}
-    for key, value in [("SHOP_UPLOAD_MAX_BYTES", "0"), ("SHOP_SESSION_TIMEOUT", "ten"), ("SHOP_UPLOAD_DIR", "rel/dir")]:
+    for key, value in [
+        ("SHOP_UPLOAD_MAX_BYTES", "0"),
+        ("SHOP_SESSION_TIMEOUT", "ten"),
+        ("SHOP_UPLOAD_DIR", "rel/dir"),
+        ("SHOP_WORK_CPU_US", "-1"),
+    ]:
         out = subprocess.run(
             [str(JAVA), "-jar", str(jar)],
             env=env | {key: value, "APP_PORT": str(free_port())},

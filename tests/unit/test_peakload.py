@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
+import time
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -24,6 +27,7 @@ class FakeShop(BaseHTTPRequestHandler):
     seen: ClassVar[Counter[str]] = Counter()
     count = 0
     fail_every = 0
+    delay = 0.0
     lock = threading.Lock()
 
     def log_message(self, *args: Any) -> None:
@@ -48,6 +52,8 @@ class FakeShop(BaseHTTPRequestHandler):
             FakeShop.count += 1
             FakeShop.seen[f"{self.command} {self.path.split('/')[1]}"] += 1
             failing = FakeShop.fail_every and FakeShop.count % FakeShop.fail_every == 0
+        if FakeShop.delay:
+            time.sleep(FakeShop.delay)
         if failing:
             self._answer(503, {"error": "busy"})
         elif self.command == "GET":
@@ -67,7 +73,7 @@ class FakeShop(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def shop() -> Iterator[Target]:
-    FakeShop.seen, FakeShop.count, FakeShop.fail_every = Counter(), 0, 0
+    FakeShop.seen, FakeShop.count, FakeShop.fail_every, FakeShop.delay = Counter(), 0, 0, 0.0
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeShop)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -114,6 +120,17 @@ def test_failed_answers_count_as_errors(shop: Target) -> None:
     assert result.errors == 10
     assert result.summary()["error_rate"] == pytest.approx(0.1)
     assert result.statuses["503"] == 10
+
+
+def test_requests_a_slow_shop_never_got_are_errors(shop: Target) -> None:
+    """An open model: a shop slower than the arrivals leaves requests unsent by the step's end plus one timeout;
+    they count as errors (an overloaded shop does not get a better error rate by answering fewer)."""
+    FakeShop.delay = 0.5
+    result = run_step(shop, 1.0, rate=40, seconds=0.5, threads=2, timeout=0.6)
+    assert result.unsent > 0
+    assert result.sent + result.unsent == 20
+    assert result.errors == result.sent - result.ok + result.unsent
+    assert result.summary()["error_rate"] == pytest.approx(result.errors / 20)
 
 
 def test_a_closed_front_door_is_all_errors() -> None:
@@ -165,6 +182,52 @@ def test_hourly_cost_prices_the_hosts_and_the_database() -> None:
     assert peak.hourly_cost(values, 3, prices) == pytest.approx(0.094)
     assert peak.hourly_cost(values, None, prices) is None
     assert peak.hourly_cost({**values, "gearlift_instance_type": "x9.big"}, 3, prices) is None
+
+
+def test_the_cpu_per_request_is_todays_cpu_at_peak_shared_by_its_requests_on_the_twins_cores() -> None:
+    """40 % of 4 vCPUs at 25 requests/s is 64 ms of a vCPU per request; a twin vCPU is 0.25 of a core."""
+    values = {peak.CPU_AT_PEAK: 40, "rehearsal_onprem_server_vcpus": 4}
+    assert peak.work_cpu_us(values, 0.25, 25.0) == 16_000
+    assert peak.work_cpu_us(values, 0.5, 25.0) == 32_000
+    assert peak.work_cpu_us({**values, peak.CPU_AT_PEAK: 80}, 0.25, 50.0) == 16_000
+    # the inventory's own figures give a demand inside the stand-in's accepted range
+    inventory = peak.settings()
+    assert 1 <= peak.work_cpu_us(inventory, 0.25, peak.peak_rps(inventory)) <= 1_000_000
+
+
+@pytest.mark.parametrize(
+    ("values", "factor", "message"),
+    [
+        ({"rehearsal_onprem_server_vcpus": 4}, 0.25, "rehearsal_onprem_cpu_at_peak_percent"),
+        ({peak.CPU_AT_PEAK: 0, "rehearsal_onprem_server_vcpus": 4}, 0.25, "in (0, 100]"),
+        ({peak.CPU_AT_PEAK: 150, "rehearsal_onprem_server_vcpus": 4}, 0.25, "in (0, 100]"),
+        ({peak.CPU_AT_PEAK: True, "rehearsal_onprem_server_vcpus": 4}, 0.25, "in (0, 100]"),
+        ({peak.CPU_AT_PEAK: 40}, 0.25, "rehearsal_onprem_server_vcpus must be a positive integer"),
+        ({peak.CPU_AT_PEAK: 40, "rehearsal_onprem_server_vcpus": 4}, 0.0, "--cpu-factor must be more than 0"),
+        ({peak.CPU_AT_PEAK: 100, "rehearsal_onprem_server_vcpus": 4000}, 1.0, "outside 1..1000000"),
+    ],
+)
+def test_a_cpu_per_request_from_bad_figures_is_refused(values: dict[str, Any], factor: float, message: str) -> None:
+    from gearlift.twin.errors import TwinError
+
+    with pytest.raises(TwinError, match=re.escape(message)):
+        peak.work_cpu_us(values, factor, 25.0)
+
+
+def test_the_cpu_built_into_the_artifact_is_read_back(tmp_path: Path) -> None:
+    import zipfile
+
+    def jar(entries: dict[str, str]) -> Path:
+        path = tmp_path / f"shop-{len(list(tmp_path.iterdir()))}.jar"
+        with zipfile.ZipFile(path, "w") as archive:
+            for name, text in entries.items():
+                archive.writestr(name, text)
+        return path
+
+    assert peak.artifact_work_cpu_us(jar({"gearlift/shopstandin/work.properties": "work.cpu.us=16000\n"})) == 16000
+    assert peak.artifact_work_cpu_us(jar({"gearlift/shopstandin/Main.class": "x"})) == 0
+    assert peak.artifact_work_cpu_us(jar({"gearlift/shopstandin/work.properties": "work.cpu.us=lots\n"})) is None
+    assert peak.artifact_work_cpu_us(tmp_path / "missing.jar") is None
 
 
 def _side(p95: list[float | None], err: list[float], hosts: list[int], start: int) -> dict[str, Any]:

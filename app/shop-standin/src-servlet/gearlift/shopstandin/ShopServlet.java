@@ -58,7 +58,7 @@ public final class ShopServlet extends HttpServlet {
         Object storeLive = getServletContext().getAttribute("gearlift.sessionStore.live");
         SessionStats stats = storeLive instanceof IntSupplier ? SessionCounter.withLive((IntSupplier) storeLive)
                 : SessionCounter.STATS;
-        shop = new ShopHandler(pool, Main.hostname(), designs, stats);
+        shop = new ShopHandler(pool, Main.hostname(), designs, stats, Work.of(settings.workCpuMicros));
         Log.info("shop-standin servlet ready (Connector/J " + pool.driverVersion() + ", env file "
                 + settings.envFile + ", " + settings + ")");
     }

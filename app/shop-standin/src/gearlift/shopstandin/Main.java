@@ -91,7 +91,8 @@ public final class Main {
             System.exit(2);
             return;
         }
-        server.createContext("/", new JdkHttpFront(new ShopHandler(pool, hostname(), designs, sessions), sessions));
+        ShopHandler shop = new ShopHandler(pool, hostname(), designs, sessions, Work.of(settings.workCpuMicros));
+        server.createContext("/", new JdkHttpFront(shop, sessions));
         server.setExecutor(executor);
 
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {

@@ -16,6 +16,7 @@ final class Settings {
     final int sessionTimeoutSeconds;
     final int maxSessions;
     final Path refetchFile; // null: no re-fetch requests on an authentication failure
+    final long workCpuMicros; // CPU time each customer request costs (Work); 0: none
 
     /** A setting with a bad value; the message names the variable and the accepted range. */
     static final class Invalid extends Exception {
@@ -27,8 +28,9 @@ final class Settings {
     }
 
     private Settings(Path envFile, Path uploadDir, long uploadMaxBytes, int sessionTimeoutSeconds,
-            int maxSessions, Path refetchFile) {
+            int maxSessions, Path refetchFile, long workCpuMicros) {
         this.envFile = envFile;
+        this.workCpuMicros = workCpuMicros;
         this.refetchFile = refetchFile;
         this.uploadDir = uploadDir;
         this.uploadMaxBytes = uploadMaxBytes;
@@ -49,8 +51,9 @@ final class Settings {
         if (!refetch.isEmpty() && !refetch.startsWith("/")) {
             throw new Invalid("SHOP_DB_REFETCH_FILE must be an absolute path");
         }
+        long work = number(env, Work.ENV, Work.builtIn(), 0, Work.MAX_MICROS);
         return new Settings(envFile, Path.of(dir).normalize(), max, timeout, maxSessions,
-                refetch.isEmpty() ? null : Path.of(refetch).normalize());
+                refetch.isEmpty() ? null : Path.of(refetch).normalize(), work);
     }
 
     private static String value(Function<String, String> env, String key, String dflt) {
@@ -79,6 +82,7 @@ final class Settings {
     public String toString() {
         return "upload dir " + uploadDir + ", upload max " + uploadMaxBytes + " bytes, session timeout "
                 + sessionTimeoutSeconds + "s, max sessions " + maxSessions
-                + (refetchFile == null ? "" : ", re-fetch requests " + refetchFile);
+                + (refetchFile == null ? "" : ", re-fetch requests " + refetchFile)
+                + (workCpuMicros == 0 ? "" : ", CPU work per request " + workCpuMicros + " us");
     }
 }

@@ -47,6 +47,7 @@ final class ShopHandler {
     private final String hostname;
     private final Designs designs;
     private final SessionStats sessions;
+    private final Work work;
     private final SecureRandom random = new SecureRandom();
     private final AtomicLong checkouts = new AtomicLong();
     // /health never waits for the database: the last ping's verdict, refreshed off the request thread.
@@ -61,8 +62,9 @@ final class ShopHandler {
         return t;
     });
 
-    ShopHandler(DbPool pool, String hostname, Designs designs, SessionStats sessions) {
+    ShopHandler(DbPool pool, String hostname, Designs designs, SessionStats sessions, Work work) {
         this.pool = pool;
+        this.work = work;
         this.hostname = hostname;
         this.designs = designs;
         this.sessions = sessions;
@@ -104,6 +106,8 @@ final class ShopHandler {
         if (get && "/metrics".equals(path)) {
             return metrics();
         }
+        // Every customer's request costs the monolith its CPU (the probes above cost none).
+        work.spend();
         if (get && "/catalog".equals(path)) {
             return catalog();
         }
