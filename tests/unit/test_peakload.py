@@ -348,3 +348,12 @@ def test_the_verdict_reads_the_acceptance_from_the_figures() -> None:
     assert any(line.startswith("    3x |") for line in lines)
     root = ET.fromstring(peak.svg(summary))  # well-formed, one line per side
     assert len([e for e in root.iter() if e.tag.endswith("polyline")]) == 3
+
+
+def test_a_steps_line_counts_errors_over_every_request_of_the_step() -> None:
+    """Requests never sent are errors: the line's denominator is every request the step had, not only those sent."""
+    from gearlift.peakload import StepResult
+
+    step = StepResult(multiple=3.0, rate=75.0, seconds=60.0, sent=4037, ok=4037, unsent=463, wall_seconds=70.0)
+    line = peak._line(step.summary())
+    assert "errors 463/4500 (10.29 %; 463 never sent)" in line
