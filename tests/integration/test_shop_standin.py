@@ -1000,6 +1000,18 @@ def start_jar(
     return proc, log
 
 
+def wait_jar_serving(proc: subprocess.Popen[bytes], log: Path, port: int, what: str) -> None:
+    """Until a jar from start_jar answers /health (its log in the failure when it exits first)."""
+
+    def serving() -> bool:
+        assert proc.poll() is None, log.read_text()
+        with contextlib.suppress(OSError):
+            return raw(port, "GET", "/health", timeout=2).status == 200
+        return False
+
+    wait_for(what, serving, timeout=60, interval=0.3)
+
+
 def test_session_timeout_is_configurable(jar: Path, mariadb: MariaDB, workdir: Path) -> None:
     """A second jar with SHOP_SESSION_TIMEOUT=2: the cart is gone after the timeout, the count drops."""
     env_file = workdir / "db-timeout.env"
@@ -1007,14 +1019,7 @@ def test_session_timeout_is_configurable(jar: Path, mariadb: MariaDB, workdir: P
     port = free_port()
     proc, log = start_jar(jar, workdir, env_file, port, "timeout", {"SHOP_SESSION_TIMEOUT": "2"})
     try:
-
-        def serving() -> bool:
-            assert proc.poll() is None, log.read_text()
-            with contextlib.suppress(OSError):
-                return raw(port, "GET", "/health", timeout=2).status == 200
-            return False
-
-        wait_for("the second shop to serve /health", serving, timeout=60, interval=0.3)
+        wait_jar_serving(proc, log, port, "the second shop to serve /health")
         t = Target(port=port, upload_dir=workdir / "designs-timeout", workdir=workdir)
         added = raw(
             port,
@@ -1050,14 +1055,7 @@ def test_cpu_work_per_request_is_spent_on_customers_requests_not_on_probes(
     port = free_port()
     proc, log = start_jar(jar, workdir, env_file, port, "work", {"SHOP_WORK_CPU_US": "40000"})
     try:
-
-        def serving() -> bool:
-            assert proc.poll() is None, log.read_text()
-            with contextlib.suppress(OSError):
-                return raw(port, "GET", "/health", timeout=2).status == 200
-            return False
-
-        wait_for("the shop with CPU work to serve /health", serving, timeout=60, interval=0.3)
+        wait_jar_serving(proc, log, port, "the shop with CPU work to serve /health")
         assert "CPU work per request 40000 us" in log.read_text()
         requests = 20
         before = process_cpu_seconds(proc.pid)
