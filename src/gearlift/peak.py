@@ -263,7 +263,8 @@ def run_ramp(
 def _line(s: dict[str, Any]) -> str:
     return (
         f"{s['rps']:.1f} req/s ok, p50 {s['p50_ms']} ms, p95 {s['p95_ms']} ms, p99 {s['p99_ms']} ms, "
-        f"errors {s['errors']}/{s['sent']} ({s['error_rate'] * 100:.2f} %), hosts {s['hosts_in_service']}"
+        f"errors {s['errors']}/{s['sent'] + s.get('unsent', 0)} ({s['error_rate'] * 100:.2f} %; {s.get('unsent', 0)} "
+        f"never sent), hosts {s['hosts_in_service']}"
     )
 
 

@@ -31,6 +31,15 @@ from gearlift.story.traffic import Target
 
 #: A step never sends more than this, whatever rate x seconds asks.
 MAX_REQUESTS_PER_STEP = 200_000
+#: How a server's close of a kept-alive connection shows before the answer's first byte: a reset or an empty reply
+#: over HTTP, the TLS connection's end over HTTPS.
+CLOSED_BEFORE_AN_ANSWER = (
+    http.client.RemoteDisconnected,
+    BrokenPipeError,
+    ConnectionResetError,
+    ssl.SSLEOFError,
+    ssl.SSLZeroReturnError,
+)
 #: Upload sizes in turn (customers' artwork: a few KB to a few hundred KB at peak).
 UPLOAD_SIZES = (8 * 1024, 64 * 1024, 256 * 1024)
 
@@ -175,25 +184,34 @@ class Customer:
             headers["Cookie"] = jar
         if body is not None:
             headers["Content-Type"] = content_type
-        for attempt in (1, 2):  # a keep-alive connection the server closed is reopened once
+        for attempt in (1, 2):
+            reused = self._conn is not None
             conn = self._connection()
             try:
                 conn.request(method, path, body=body, headers=headers)
                 response = conn.getresponse()
-                data = response.read()
-                set_cookie = "\n".join(v for k, v in response.getheaders() if k.lower() == "set-cookie")
-                if set_cookie:
-                    self.cookies.update(cookies_of(set_cookie))
-                if response.getheader("Connection", "").lower() == "close":
-                    self.close()
-                return str(response.status), data
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
+            except CLOSED_BEFORE_AN_ANSWER as exc:
                 self.close()
-                if attempt == 2:
-                    return type(exc).__name__, b""
+                # A keep-alive connection the server closed while it was idle (a load balancer's reload, its idle
+                # timeout): sent again once on a new connection, as a browser does when a reused connection
+                # fails before any byte of the answer. A new connection that fails is an error.
+                if reused and attempt == 1:
+                    continue
+                return type(exc).__name__, b""
             except (OSError, http.client.HTTPException, ssl.SSLError) as exc:
                 self.close()
                 return type(exc).__name__, b""
+            try:
+                data = response.read()
+            except (OSError, http.client.HTTPException, ssl.SSLError) as exc:
+                self.close()
+                return type(exc).__name__, b""
+            set_cookie = "\n".join(v for k, v in response.getheaders() if k.lower() == "set-cookie")
+            if set_cookie:
+                self.cookies.update(cookies_of(set_cookie))
+            if response.getheader("Connection", "").lower() == "close":
+                self.close()
+            return str(response.status), data
         return "unreachable", b""
 
 

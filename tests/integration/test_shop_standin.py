@@ -1000,6 +1000,18 @@ def start_jar(
     return proc, log
 
 
+def wait_jar_serving(proc: subprocess.Popen[bytes], log: Path, port: int, what: str) -> None:
+    """Until a jar from start_jar answers /health (its log in the failure when it exits first)."""
+
+    def serving() -> bool:
+        assert proc.poll() is None, log.read_text()
+        with contextlib.suppress(OSError):
+            return raw(port, "GET", "/health", timeout=2).status == 200
+        return False
+
+    wait_for(what, serving, timeout=60, interval=0.3)
+
+
 def test_session_timeout_is_configurable(jar: Path, mariadb: MariaDB, workdir: Path) -> None:
     """A second jar with SHOP_SESSION_TIMEOUT=2: the cart is gone after the timeout, the count drops."""
     env_file = workdir / "db-timeout.env"
@@ -1007,14 +1019,7 @@ def test_session_timeout_is_configurable(jar: Path, mariadb: MariaDB, workdir: P
     port = free_port()
     proc, log = start_jar(jar, workdir, env_file, port, "timeout", {"SHOP_SESSION_TIMEOUT": "2"})
     try:
-
-        def serving() -> bool:
-            assert proc.poll() is None, log.read_text()
-            with contextlib.suppress(OSError):
-                return raw(port, "GET", "/health", timeout=2).status == 200
-            return False
-
-        wait_for("the second shop to serve /health", serving, timeout=60, interval=0.3)
+        wait_jar_serving(proc, log, port, "the second shop to serve /health")
         t = Target(port=port, upload_dir=workdir / "designs-timeout", workdir=workdir)
         added = raw(
             port,
@@ -1050,14 +1055,7 @@ def test_cpu_work_per_request_is_spent_on_customers_requests_not_on_probes(
     port = free_port()
     proc, log = start_jar(jar, workdir, env_file, port, "work", {"SHOP_WORK_CPU_US": "40000"})
     try:
-
-        def serving() -> bool:
-            assert proc.poll() is None, log.read_text()
-            with contextlib.suppress(OSError):
-                return raw(port, "GET", "/health", timeout=2).status == 200
-            return False
-
-        wait_for("the shop with CPU work to serve /health", serving, timeout=60, interval=0.3)
+        wait_jar_serving(proc, log, port, "the shop with CPU work to serve /health")
         assert "CPU work per request 40000 us" in log.read_text()
         requests = 20
         before = process_cpu_seconds(proc.pid)
@@ -1074,43 +1072,39 @@ def test_cpu_work_per_request_is_spent_on_customers_requests_not_on_probes(
         stop(proc)
 
 
-def test_cpu_work_built_into_the_jar(jar: Path) -> None:
-    """SHOP_WORK_CPU_US at build time goes into the jar (scripts/bench-peak builds one artifact for
-    both estates); a bad value is refused before anything is built; the default jar has none."""
-    try:
-        built = subprocess.run(
-            [str(BUILD_SH)],
-            env=os.environ | {"SHOP_WORK_CPU_US": "1234", "SHOP_BUILD_WAR": "no"},
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=True,
-        )
-        assert "work_cpu_us: 1234" in built.stdout
-        inside = subprocess.run(
-            ["unzip", "-p", str(jar), "gearlift/shopstandin/work.properties"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        ).stdout
-        assert inside.strip() == "work.cpu.us=1234"
-        bad = subprocess.run(
-            [str(BUILD_SH)],
-            env=os.environ | {"SHOP_WORK_CPU_US": "2000000"},
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        assert bad.returncode == 1
-        assert "SHOP_WORK_CPU_US must be an integer 0..1000000" in bad.stderr
-    finally:
-        default = subprocess.run(
-            [str(BUILD_SH)], env=os.environ | {"SHOP_WORK_CPU_US": ""}, capture_output=True, text=True, timeout=300
-        )
-    assert default.returncode == 0, default.stderr
-    assert "work_cpu_us: 0" in default.stdout
+def test_cpu_work_built_into_the_jar(jar: Path, tmp_path: Path) -> None:
+    """SHOP_WORK_CPU_US at build time goes into the jar (scripts/bench-peak builds one artifact for both
+    estates); a bad value is refused before anything is built; the default jar has none. The variant is built
+    in its own directory (SHOP_BUILD_DIR): the shared artifact, which a rehearsal may be baking, stays as is."""
+    built = subprocess.run(
+        [str(BUILD_SH)],
+        env=os.environ | {"SHOP_WORK_CPU_US": "1234", "SHOP_BUILD_WAR": "no", "SHOP_BUILD_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    assert "work_cpu_us: 1234" in built.stdout
+    variant = tmp_path / "shop-standin.jar"
+    inside = subprocess.run(
+        ["unzip", "-p", str(variant), "gearlift/shopstandin/work.properties"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
+    assert inside.strip() == "work.cpu.us=1234"
+    bad = subprocess.run(
+        [str(BUILD_SH)],
+        env=os.environ | {"SHOP_WORK_CPU_US": "2000000", "SHOP_BUILD_DIR": str(tmp_path / "bad")},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert bad.returncode == 1
+    assert "SHOP_WORK_CPU_US must be an integer 0..1000000" in bad.stderr
+    assert not (tmp_path / "bad").exists()
     listing = subprocess.run(["unzip", "-Z1", str(jar)], capture_output=True, text=True, timeout=30, check=True)
     assert "gearlift/shopstandin/work.properties" not in listing.stdout.splitlines()
 

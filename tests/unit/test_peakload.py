@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import ssl
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -144,6 +145,84 @@ def test_a_closed_front_door_is_all_errors() -> None:
     assert result.summary()["p95_ms"] is None
 
 
+class ClosingTlsShop:
+    """A TLS front door on loopback that answers one request per connection and then closes it: at once after
+    the answer while the client keeps it alive (``idle``), or before answering anything (``mute``)."""
+
+    def __init__(self, tmp_path: Path, mute: bool = False) -> None:
+        import socket
+
+        from gearlift.twin.tls import ensure_ca, issue_certificate
+
+        ensure_ca(tmp_path / "ca")
+        cert = issue_certificate(tmp_path / "ca", tmp_path / "srv", "srv", "127.0.0.1", ["IP:127.0.0.1"])
+        self.cafile = str(tmp_path / "srv" / "ca.crt")
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(cert, tmp_path / "srv" / "srv.key")
+        self.mute = mute
+        self.connections = 0
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    @property
+    def target(self) -> Target:
+        return Target(f"https://127.0.0.1:{self.sock.getsockname()[1]}", cafile=self.cafile)
+
+    def _serve(self) -> None:
+        while not self.stop.is_set():
+            try:
+                raw, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            self.connections += 1
+            raw.settimeout(5)
+            try:
+                with self.context.wrap_socket(raw, server_side=True) as conn:
+                    request = b""
+                    while b"\r\n\r\n" not in request:
+                        chunk = conn.recv(4096)
+                        if not chunk:
+                            break
+                        request += chunk
+                    if not self.mute:
+                        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok")
+                        time.sleep(0.1)  # the client keeps the connection; the server closes it while idle
+            except (OSError, ssl.SSLError):
+                pass
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+        self.sock.close()
+
+
+def test_a_kept_alive_connection_closed_while_idle_is_reopened_once_as_a_browser_does(tmp_path: Path) -> None:
+    """Over TLS the close shows as the connection's end (SSLEOFError), not a reset: the request is sent again on a
+    new connection; a new connection that ends before any answer is an error, not retried."""
+    from gearlift.peakload import Customer
+
+    shop = ClosingTlsShop(tmp_path)
+    try:
+        customer = Customer(shop.target, timeout=5)
+        assert customer.send("GET", "/catalog") == ("200", b"ok")
+        time.sleep(0.5)
+        assert customer.send("GET", "/catalog") == ("200", b"ok")
+        assert shop.connections == 2
+        customer.close()
+    finally:
+        shop.close()
+    mute = ClosingTlsShop(tmp_path / "mute", mute=True)
+    try:
+        status, _ = Customer(mute.target, timeout=5).send("GET", "/catalog")
+        assert status in ("SSLEOFError", "SSLZeroReturnError", "RemoteDisconnected", "ConnectionResetError")
+        assert mute.connections == 1
+    finally:
+        mute.close()
+
+
 def test_traffic_only_goes_to_loopback() -> None:
     with pytest.raises(ValueError, match=r"127\.0\.0\.1"):
         Target("http://10.0.0.5:8080")
@@ -269,3 +348,12 @@ def test_the_verdict_reads_the_acceptance_from_the_figures() -> None:
     assert any(line.startswith("    3x |") for line in lines)
     root = ET.fromstring(peak.svg(summary))  # well-formed, one line per side
     assert len([e for e in root.iter() if e.tag.endswith("polyline")]) == 3
+
+
+def test_a_steps_line_counts_errors_over_every_request_of_the_step() -> None:
+    """Requests never sent are errors: the line's denominator is every request the step had, not only those sent."""
+    from gearlift.peakload import StepResult
+
+    step = StepResult(multiple=3.0, rate=75.0, seconds=60.0, sent=4037, ok=4037, unsent=463, wall_seconds=70.0)
+    line = peak._line(step.summary())
+    assert "errors 463/4500 (10.29 %; 463 never sent)" in line
