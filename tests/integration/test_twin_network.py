@@ -10,14 +10,16 @@ twin every one of them would connect.
 
 from __future__ import annotations
 
+import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gearlift.twin import images, podman
 from gearlift.twin.netutil import http_get
-from gearlift.twin.twin import Twin
+from gearlift.twin.twin import HOSTS_API_PORT, Twin
 
 pytestmark = pytest.mark.slow
 
@@ -197,3 +199,45 @@ def test_a_host_cannot_change_its_own_rules(twin: Twin, estate: dict[str, Any]) 
     for host in estate["hosts"]:
         caps = podman.inspect(host).get("EffectiveCaps") or []
         assert caps and "CAP_NET_ADMIN" not in caps, caps
+
+
+def test_the_gateway_stays_reachable_when_the_host_with_the_lowest_mac_stops(
+    twin: Twin, estate: dict[str, Any]
+) -> None:
+    """A VPC's router keeps its MAC whoever comes and goes.
+
+    A Linux bridge left to itself takes the lowest MAC of its ports: a host joining with a lower one
+    renames the bridge, and its leaving renames it again, while every other host's ARP entry keeps
+    the old name for up to ~45 s and its packets to the gateway, the DNS resolver and the load
+    balancers are lost (a scale-in's lost lookups, this lane's DNS stalls). The throwaway container's
+    port on the bridge gets a MAC (00:00:5e:00:53:01, from the documentation range) lower than any
+    podman assigns.
+    """
+    bridge = podman.network_interface(twin.layout.network)
+    sysfs = Path("/sys/class/net") / bridge
+
+    def mac() -> str:
+        return (sysfs / "address").read_text().strip()
+
+    assert mac() == podman.bridge_mac(twin.layout.network)
+    assert (sysfs / "addr_assign_type").read_text().strip() == "3", "the MAC is set, so the kernel keeps it"
+    host = estate["hosts"][0]
+    gateway = twin.layout.gateway
+    low = f"{twin.layout.prefix}-lowmac"
+    assert _connects(host, gateway, HOSTS_API_PORT), "the host reaches the AWS API on the gateway"
+    podman.run(
+        *("run", "-d", "--name", low, "--network", twin.layout.network),
+        *podman.RUN_FIX_ARGS,
+        *(images.BASE_IMAGE, "sleep", "infinity"),
+    )
+    try:
+        peer = podman.exec_(low, "cat", "/sys/class/net/eth0/iflink").stdout.strip()
+        port = next(p.name for p in Path("/sys/class/net").iterdir() if (p / "ifindex").read_text().strip() == peer)
+        subprocess.run(["ip", "link", "set", "dev", port, "address", "00:00:5e:00:53:01"], check=True)
+        assert mac() == podman.bridge_mac(twin.layout.network), "a lower MAC joining renames nothing"
+        assert _connects(host, gateway, HOSTS_API_PORT, timeout=2.0), "it still does, with the ARP entry it had"
+        podman.run("stop", "-t", "0", low)
+        assert mac() == podman.bridge_mac(twin.layout.network), "its leaving renames nothing"
+        assert _connects(host, gateway, HOSTS_API_PORT, timeout=2.0), "at once, not after the ARP entry expires"
+    finally:
+        podman.remove(low, stop_timeout=0)

@@ -270,3 +270,15 @@ def test_hosts_see_the_aws_apis_on_one_fixed_port_whatever_the_loopback_port() -
     assert plane.url == "http://127.0.0.1:40000"
     assert plane.url_for("10.89.77.1") == "http://10.89.77.1:4566"
     assert MotoControlPlane(Path("/x"), ["127.0.0.1", "10.1.1.1"], 40001).url_for("10.1.1.1") == "http://10.1.1.1:40001"
+
+
+def test_the_bridge_mac_is_a_fixed_locally_administered_unicast_address_per_network() -> None:
+    from gearlift.twin import podman
+
+    mac = podman.bridge_mac("gearlift-twin")
+    octets = [int(part, 16) for part in mac.split(":")]
+    assert len(octets) == 6
+    assert octets[0] & 0x01 == 0, "unicast"
+    assert octets[0] & 0x02 == 0x02, "locally administered: no vendor's address"
+    assert podman.bridge_mac("gearlift-twin") == mac, "the same network, the same MAC, run after run"
+    assert podman.bridge_mac("gltest") != mac, "twins side by side on different bridges differ"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -101,6 +102,32 @@ def network_interface(name: str) -> str:
     """The host's bridge interface of a podman network (e.g. podman1)."""
     data = json.loads(run("network", "inspect", name).stdout)
     return str(data[0]["network_interface"])
+
+
+def bridge_mac(network: str) -> str:
+    """A fixed, locally administered unicast MAC for the bridge of ``network`` (derived from its name)."""
+    digest = hashlib.sha256(network.encode()).digest()
+    return ":".join(f"{b:02x}" for b in (0x02, *digest[:5]))
+
+
+def pin_bridge_mac(network: str) -> str:
+    """Give the bridge of ``network`` a MAC of its own; returns the bridge's name.
+
+    A Linux bridge without an address set by hand takes the lowest MAC of its ports, so when the
+    container holding that port stops, the bridge's MAC changes and every other container keeps
+    sending to the old one (its ARP entry stays reachable for up to ~45 s): their packets to the
+    addresses on the bridge (the gateway, the twin's DNS resolver, the load balancers) are lost
+    until then. A VPC's router never changes its MAC; once set, the kernel keeps it
+    (addr_assign_type 3, "set").
+    """
+    bridge = network_interface(network)
+    mac = bridge_mac(network)
+    proc = subprocess.run(
+        ["ip", "link", "set", "dev", bridge, "address", mac], capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise TwinError(f"cannot set the MAC of {bridge} (network {network}) to {mac}: {proc.stderr.strip()}")
+    return bridge
 
 
 def inspect(name: str) -> dict[str, Any]:

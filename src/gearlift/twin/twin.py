@@ -219,6 +219,7 @@ class Twin:
             "sleep",
             "infinity",
         )
+        podman.pin_bridge_mac(layout.network)
         port = self.config.moto_port or free_port()
         self.moto = MotoControlPlane(layout.state_dir, ["127.0.0.1", layout.gateway], port, HOSTS_API_PORT)
         self.moto.start()
