@@ -256,6 +256,20 @@ def hardening_enabled(controls: Sequence[Mapping[str, Any]], toggles: Mapping[st
     return {str(control["id"]): not _toggle_reason(control, toggles) for control in controls}
 
 
+def hardening_remediation(
+    enabled: Mapping[str, Any], results: Sequence[Mapping[str, Any]], apply_compliant: bool = False
+) -> dict[str, bool]:
+    """Control id -> apply it now: enabled, and (unless ``apply_compliant``) not passing in the audit before.
+
+    ``results``: the audit of the host before the controls (hardening_audit). A control the audit did not
+    judge (skipped, or absent from the results) is applied when enabled: only a pass spares its task.
+    """
+    if not isinstance(enabled, Mapping):
+        raise AnsibleFilterError("hardening_remediation: expects the control id -> enabled mapping")
+    passing = set() if apply_compliant else {str(r["id"]) for r in results if r.get("status") == "pass"}
+    return {str(cid): bool(on) and str(cid) not in passing for cid, on in enabled.items()}
+
+
 def _static_reason(control: Mapping[str, Any], toggles: Mapping[str, Any], in_container: bool) -> str:
     reason = _toggle_reason(control, toggles)
     if reason:
@@ -644,6 +658,7 @@ class FilterModule:
             "hardening_controls": hardening_controls,
             "hardening_toggle_names": hardening_toggle_names,
             "hardening_enabled": hardening_enabled,
+            "hardening_remediation": hardening_remediation,
             "hardening_plan": hardening_plan,
             "hardening_audit_reads": hardening_audit_reads,
             "hardening_audit": hardening_audit,

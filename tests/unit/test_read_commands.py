@@ -12,7 +12,7 @@ from ansible_collections.gearlift.platform.plugins.modules import read_commands
 
 from .module_harness import REPO, registered, run_main, task_args
 
-AUDIT_TASKS = REPO / "roles" / "hardening" / "tasks" / "audit.yml"
+AUDIT_TASKS = REPO / "roles" / "hardening" / "tasks" / "audit_read.yml"
 
 
 def run(commands: list[dict[str, Any]], check_mode: bool = False) -> Any:
