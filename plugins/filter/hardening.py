@@ -262,12 +262,21 @@ def hardening_remediation(
     """Control id -> apply it now: enabled, and (unless ``apply_compliant``) not passing in the audit before.
 
     ``results``: the audit of the host before the controls (hardening_audit). A control the audit did not
-    judge (skipped, or absent from the results) is applied when enabled: only a pass spares its task.
+    judge (skipped, or absent from the results) is applied when enabled: only a pass spares its task. One
+    task applies the controls that share its toggle (5.3.2.1's pam_unix task also removes nullok, 5.3.3.4.1),
+    so a pass spares a control only when none of the controls sharing its toggle fails.
     """
     if not isinstance(enabled, Mapping):
         raise AnsibleFilterError("hardening_remediation: expects the control id -> enabled mapping")
-    passing = set() if apply_compliant else {str(r["id"]) for r in results if r.get("status") == "pass"}
-    return {str(cid): bool(on) and str(cid) not in passing for cid, on in enabled.items()}
+    if apply_compliant:
+        return {str(cid): bool(on) for cid, on in enabled.items()}
+    failing_toggles = {str(r.get("toggle") or "") for r in results if r.get("status") == "fail"} - {""}
+    spared = {
+        str(r["id"])
+        for r in results
+        if r.get("status") == "pass" and (not r.get("toggle") or str(r["toggle"]) not in failing_toggles)
+    }
+    return {str(cid): bool(on) and str(cid) not in spared for cid, on in enabled.items()}
 
 
 def _static_reason(control: Mapping[str, Any], toggles: Mapping[str, Any], in_container: bool) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,52 @@ def test_a_passing_control_is_spared_and_a_failing_or_unjudged_one_applied() -> 
         "1.4": False,
         "1.5": True,
     }
+
+
+def test_a_pass_is_not_enough_when_a_control_sharing_its_toggle_fails() -> None:
+    """One task applies the controls of one toggle: the pam_unix task (5.3.2.1) also removes nullok (5.3.3.4.1)."""
+    enabled = {"5.3.2.1": True, "5.3.3.4.1": True, "5.2.2": True}
+    results = [
+        {"id": "5.3.2.1", "status": "pass", "toggle": "hardening_rule_5_3_2_1"},
+        {"id": "5.3.3.4.1", "status": "fail", "toggle": "hardening_rule_5_3_2_1"},
+        {"id": "5.2.2", "status": "pass", "toggle": "hardening_rule_5_2_2"},
+    ]
+    assert hardening_remediation(enabled, results) == {"5.3.2.1": True, "5.3.3.4.1": True, "5.2.2": False}
+
+
+def test_every_gated_task_applies_only_controls_of_its_gates_toggle() -> None:
+    """What the grouping by toggle relies on: a task gated by __hardening_on['X'] and tagged rule_Y (it applies Y
+    too) is only ever tagged with controls that share X's toggles."""
+    controls: dict[str, dict[str, Any]] = {}
+    for path in (ROLE / "vars" / "catalog").glob("*.yml"):
+        for section in yaml.safe_load(path.read_text()).values():
+            for control in section["controls"]:
+                controls[str(control["id"])] = control
+
+    def toggles(cid: str) -> tuple[str, ...]:
+        toggle = controls[cid].get("toggle") or []
+        return tuple(sorted([toggle] if isinstance(toggle, str) else toggle))
+
+    def walk(items: list[dict[str, Any]] | None) -> Any:
+        for item in items or []:
+            yield item
+            for key in ("block", "rescue", "always"):
+                yield from walk(item.get(key))
+
+    checked = 0
+    for path in (ROLE / "tasks").glob("*.yml"):
+        for task in walk(yaml.safe_load(path.read_text())):
+            when = task.get("when")
+            text = " ".join(when) if isinstance(when, list) else str(when or "")
+            gates = re.findall(r"__hardening_on\['([^']+)'\]", text)
+            rules = [t[len("rule_") :] for t in task.get("tags") or [] if str(t).startswith("rule_")]
+            for gate in gates:
+                for rule in rules:
+                    for cid, control in controls.items():
+                        if rule in (cid, str(control.get("cis"))):
+                            checked += 1
+                            assert toggles(cid) == toggles(gate), (path.name, task.get("name"), gate, cid)
+    assert checked > 100, checked
 
 
 def test_apply_compliant_applies_every_enabled_control() -> None:
