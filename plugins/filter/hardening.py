@@ -29,7 +29,8 @@ description:
   - Returns the controls in section order, each with C(section), C(section_toggle), C(toggle) (a list;
     C(hardening_rule_<id with dots and dashes as underscores>) unless the entry names its own) and C(level).
   - Companion filters (same file) C(hardening_toggle_names), C(hardening_enabled), C(hardening_plan),
-    C(hardening_audit_reads) and C(hardening_audit) take the returned list.
+    C(hardening_audit_reads) and C(hardening_audit) take the returned list; C(hardening_missing_packages) gives,
+    per key of the role's package lists, the packages not installed (so an install task calls apt only for those).
   - "Fields of a control: id (CIS Ubuntu 24.04 v1.0.0 id, or pci-<req>-<what>), cis, cis_2204 (the 22.04 v2.0.0
     id where it differs), pci, title, level (1 or 2, CIS controls), toggle (optional), default (the toggle's value
     when the inventory does not set it; true), container (false: not applicable in a container) with
@@ -253,6 +254,29 @@ def _toggle_reason(control: Mapping[str, Any], toggles: Mapping[str, Any]) -> st
 def hardening_enabled(controls: Sequence[Mapping[str, Any]], toggles: Mapping[str, Any]) -> dict[str, bool]:
     """Control id -> applied (its section toggle and all its toggles true; unset toggles take the catalog default)."""
     return {str(control["id"]): not _toggle_reason(control, toggles) for control in controls}
+
+
+def hardening_remediation(
+    enabled: Mapping[str, Any], results: Sequence[Mapping[str, Any]], apply_compliant: bool = False
+) -> dict[str, bool]:
+    """Control id -> apply it now: enabled, and (unless ``apply_compliant``) not passing in the audit before.
+
+    ``results``: the audit of the host before the controls (hardening_audit). A control the audit did not
+    judge (skipped, or absent from the results) is applied when enabled: only a pass spares its task. One
+    task applies the controls that share its toggle (5.3.2.1's pam_unix task also removes nullok, 5.3.3.4.1),
+    so a pass spares a control only when none of the controls sharing its toggle fails.
+    """
+    if not isinstance(enabled, Mapping):
+        raise AnsibleFilterError("hardening_remediation: expects the control id -> enabled mapping")
+    if apply_compliant:
+        return {str(cid): bool(on) for cid, on in enabled.items()}
+    failing_toggles = {str(r.get("toggle") or "") for r in results if r.get("status") == "fail"} - {""}
+    spared = {
+        str(r["id"])
+        for r in results
+        if r.get("status") == "pass" and (not r.get("toggle") or str(r["toggle"]) not in failing_toggles)
+    }
+    return {str(cid): bool(on) and str(cid) not in spared for cid, on in enabled.items()}
 
 
 def _static_reason(control: Mapping[str, Any], toggles: Mapping[str, Any], in_container: bool) -> str:
@@ -623,12 +647,27 @@ def hardening_egress_checks(rules: Sequence[Mapping[str, Any]]) -> list[dict[str
     return checks
 
 
+def hardening_missing_packages(packages: Mapping[str, Any], installed: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Per key of ``packages`` (name -> list of packages), those not in ``installed`` (package_facts'
+    ``ansible_facts.packages``): apt loads its whole cache for every call, so each install task of the role
+    runs only for what is missing (a no-change run calls it for none)."""
+    if not isinstance(packages, Mapping) or not isinstance(installed, Mapping):
+        raise AnsibleFilterError("hardening_missing_packages: a mapping of package lists and package_facts' packages")
+    missing: dict[str, list[str]] = {}
+    for key, names in packages.items():
+        if isinstance(names, str) or not isinstance(names, Iterable):
+            raise AnsibleFilterError(f"hardening_missing_packages: {key} must be a list of packages, not {names!r}")
+        missing[str(key)] = [str(name) for name in names if str(name) not in installed]
+    return missing
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "hardening_controls": hardening_controls,
             "hardening_toggle_names": hardening_toggle_names,
             "hardening_enabled": hardening_enabled,
+            "hardening_remediation": hardening_remediation,
             "hardening_plan": hardening_plan,
             "hardening_audit_reads": hardening_audit_reads,
             "hardening_audit": hardening_audit,
@@ -636,4 +675,5 @@ class FilterModule:
             "hardening_argv": hardening_argv,
             "hardening_egress_rules": hardening_egress_rules,
             "hardening_egress_checks": hardening_egress_checks,
+            "hardening_missing_packages": hardening_missing_packages,
         }
