@@ -282,3 +282,22 @@ def test_the_bridge_mac_is_a_fixed_locally_administered_unicast_address_per_netw
     assert octets[0] & 0x02 == 0x02, "locally administered: no vendor's address"
     assert podman.bridge_mac("gearlift-twin") == mac, "the same network, the same MAC, run after run"
     assert podman.bridge_mac("gltest") != mac, "twins side by side on different bridges differ"
+
+
+def test_clean_finds_an_orphaned_emulator_by_the_gateway_it_serves_on(tmp_path: Path) -> None:
+    from gearlift.twin.twin import emulators_bound_to
+
+    def proc(pid: int, *args: str) -> None:
+        (tmp_path / str(pid)).mkdir()
+        (tmp_path / str(pid) / "cmdline").write_bytes(b"\0".join(a.encode() for a in args) + b"\0")
+
+    server = ("/venv/bin/python3", "-m", "gearlift.twin.emulator.server", "--port", "39739")
+    proc(101, *server, "--host", "127.0.0.1:39739", "--host", "10.89.78.1:4566")  # the test twin's
+    proc(102, *server, "--host", "127.0.0.1:40001", "--host", "10.89.77.1:4566")  # the story twin's
+    proc(103, "/usr/bin/python3", "-c", "print('--host 10.89.78.1:4566')")  # not an emulator
+    proc(104, "sleep", "--host", "10.89.78.1:4566")
+    (tmp_path / "self").mkdir()
+    assert emulators_bound_to("10.89.78.1", tmp_path) == [101]
+    assert emulators_bound_to("10.89.77.1", tmp_path) == [102]
+    assert emulators_bound_to("10.89.78.10", tmp_path) == [], "an address, not a prefix of one"
+    assert emulators_bound_to("", tmp_path) == [], "no network of this prefix: nothing to match"

@@ -514,7 +514,9 @@ def clean(config: TwinConfig, log: Log | None = None, account_images: bool = Fal
     if podman.container_exists(f"{config.prefix}-anchor"):
         podman.remove(f"{config.prefix}-anchor", stop_timeout=0)
         removed.append(f"container {config.prefix}-anchor")
+    gateway = ""  # read from this prefix's own network only: the configured subnet may be another twin's
     if podman.network_exists(layout.network):
+        gateway = _network_gateway(layout.network)
         podman.run("network", "rm", "-f", layout.network, check=False)
         removed.append(f"network {layout.network}")
     # Images committed from this twin's instances (another checkout's twin may share the prefix: its
@@ -547,11 +549,45 @@ def clean(config: TwinConfig, log: Log | None = None, account_images: bool = Fal
                 _terminate(pid, None)
                 removed.append(f"process {pid} ({pidfile.stem})")
             pidfile.unlink(missing_ok=True)
+    # An emulator whose pid file is elsewhere (a test twin's state dir under pytest's tmp, its run killed):
+    # found by the network gateway it serves on, an address only this twin's network has.
+    from gearlift.twin.controlplane import _terminate
+
+    for pid in emulators_bound_to(gateway):
+        _terminate(pid, None)
+        removed.append(f"process {pid} (emulator on {gateway})")
     shutil.rmtree(layout.runtime_dir, ignore_errors=True)
     if log is not None:
         for item in removed:
             log(f"removed {item}")
     return removed
+
+
+def _network_gateway(network: str) -> str:
+    proc = podman.run("network", "inspect", network, check=False)
+    try:
+        return str(json.loads(proc.stdout)[0]["subnets"][0]["gateway"])
+    except (ValueError, LookupError, TypeError):
+        return ""
+
+
+def emulators_bound_to(address: str, proc_root: Path = Path("/proc")) -> list[int]:
+    """PIDs of running AWS emulators (gearlift.twin.emulator.server) serving on ``address``."""
+    found = []
+    for entry in proc_root.iterdir() if address else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        text = [a.decode(errors="replace") for a in args]
+        if "gearlift.twin.emulator.server" not in text:
+            continue
+        hosts = [text[i + 1] for i, a in enumerate(text[:-1]) if a == "--host"]
+        if any(h.rsplit(":", 1)[0] == address for h in hosts):
+            found.append(int(entry.name))
+    return sorted(found)
 
 
 def _alive(pid: int) -> bool:
