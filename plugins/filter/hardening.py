@@ -513,7 +513,13 @@ def hardening_audit(
         if reason:
             results.append({**_base(control, cis_field), "status": "skipped", "detail": reason})
             continue
-        ok, detail = _check(control["check"], host)
+        try:
+            ok, detail = _check(control["check"], host)
+        except re.error as exc:
+            raise AnsibleFilterError(
+                f"hardening_audit: control {control['id']}: a regular expression of its check is invalid: {exc}"
+                f" (pattern {exc.pattern!r})"
+            ) from exc
         results.append({**_base(control, cis_field), "status": "pass" if ok else "fail", "detail": detail})
     return results
 
@@ -647,6 +653,19 @@ def hardening_egress_checks(rules: Sequence[Mapping[str, Any]]) -> list[dict[str
     return checks
 
 
+def hardening_ingress_checks(ports: Iterable[Any]) -> list[dict[str, Any]]:
+    """Audit checks: `ufw status verbose` shows an ALLOW IN line for each allowed TCP port."""
+    if isinstance(ports, (str, Mapping)) or not isinstance(ports, Iterable):
+        raise AnsibleFilterError(f"hardening_ingress_checks: a list of TCP ports, not {ports!r}")
+    checks = []
+    for port in ports:
+        text = str(port).strip()
+        if not text.isdigit() or not 0 < int(text) < 65536:
+            raise AnsibleFilterError(f"hardening_ingress_checks: {port!r} is not a TCP port (1-65535)")
+        checks.append({"type": "output", "command": "ufw", "regex": f"^{int(text)}/tcp +ALLOW IN "})
+    return checks
+
+
 def hardening_missing_packages(packages: Mapping[str, Any], installed: Mapping[str, Any]) -> dict[str, list[str]]:
     """Per key of ``packages`` (name -> list of packages), those not in ``installed`` (package_facts'
     ``ansible_facts.packages``): apt loads its whole cache for every call, so each install task of the role
@@ -675,5 +694,6 @@ class FilterModule:
             "hardening_argv": hardening_argv,
             "hardening_egress_rules": hardening_egress_rules,
             "hardening_egress_checks": hardening_egress_checks,
+            "hardening_ingress_checks": hardening_ingress_checks,
             "hardening_missing_packages": hardening_missing_packages,
         }

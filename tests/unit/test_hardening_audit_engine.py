@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
+from ansible.errors import AnsibleFilterError
 from ansible_collections.gearlift.platform.plugins.filter.hardening import (
     compare,
     hardening_audit,
@@ -25,6 +27,7 @@ from ansible_collections.gearlift.platform.plugins.filter.hardening import (
     hardening_controls,
     hardening_egress_checks,
     hardening_egress_rules,
+    hardening_ingress_checks,
     hardening_plan,
     mode_ok,
 )
@@ -490,3 +493,14 @@ def test_pam_checks_of_the_catalog_read_pam_auth_update_stacks(tmp_path: Path) -
     assert weak["5.3.3.4.1"]["status"] == "fail" and "nullok" in weak["5.3.3.4.1"]["detail"]
     assert weak["5.3.3.3.1"]["status"] == "fail" and weak["5.3.3.3.2"]["status"] == "fail"
     assert weak["5.3.2.1"]["status"] == "pass"
+
+
+def test_ingress_checks_match_ufw_status_lines_and_refuse_what_is_not_a_port() -> None:
+    checks = hardening_ingress_checks([22, "443"])
+    assert [c["regex"] for c in checks] == ["^22/tcp +ALLOW IN ", "^443/tcp +ALLOW IN "]
+    assert all(c["type"] == "output" and c["command"] == "ufw" for c in checks)
+    status = "To                         Action      From\n22/tcp                     ALLOW IN    Anywhere\n"
+    assert re.search(checks[0]["regex"], status, re.M) and not re.search(checks[1]["regex"], status, re.M)
+    for bad in (["ssh"], [0], [70000], "22", {"22": 1}):
+        with pytest.raises(AnsibleFilterError, match="hardening_ingress_checks"):
+            hardening_ingress_checks(bad)
