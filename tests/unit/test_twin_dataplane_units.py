@@ -284,6 +284,34 @@ def test_the_bridge_mac_is_a_fixed_locally_administered_unicast_address_per_netw
     assert podman.bridge_mac("gltest") != mac, "twins side by side on different bridges differ"
 
 
+def test_the_network_helpers_read_one_inspect_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gearlift.twin import podman
+    from gearlift.twin.errors import TwinError
+
+    answers = {
+        "gltest": (
+            0,
+            '[{"name": "gltest", "network_interface": "podman3", "subnets": [{"subnet": '
+            '"10.89.78.0/24", "gateway": "10.89.78.1"}]}]',
+        ),
+        "absent": (125, ""),
+    }
+
+    def fake_run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        assert args[:2] == ("network", "inspect")
+        code, out = answers[args[2]]
+        if check and code:
+            raise TwinError(f"podman {' '.join(args)} failed")
+        return subprocess.CompletedProcess(list(args), code, out, "")
+
+    monkeypatch.setattr(podman, "run", fake_run)
+    assert podman.network_interface("gltest") == "podman3"
+    assert podman.network_gateway("gltest") == "10.89.78.1"
+    assert podman.network_gateway("absent") == "", "an absent network has no gateway: nothing to look for"
+    with pytest.raises(TwinError):
+        podman.network_interface("absent")
+
+
 def test_clean_finds_an_orphaned_emulator_by_the_gateway_it_serves_on(tmp_path: Path) -> None:
     from gearlift.twin.twin import emulators_bound_to
 

@@ -98,10 +98,29 @@ def list_containers(label: str = LABEL) -> list[Container]:
     return out
 
 
+def network_inspect(name: str, *, check: bool = True) -> dict[str, Any]:
+    """``podman network inspect`` of one network; ``{}`` when it is absent or unreadable and not ``check``."""
+    proc = run("network", "inspect", name, check=check)
+    try:
+        data = json.loads(proc.stdout)
+        return dict(data[0])
+    except (ValueError, LookupError, TypeError):
+        if check:
+            raise TwinError(f"podman network inspect {name}: unreadable answer {proc.stdout[:200]!r}") from None
+        return {}
+
+
 def network_interface(name: str) -> str:
     """The host's bridge interface of a podman network (e.g. podman1)."""
-    data = json.loads(run("network", "inspect", name).stdout)
-    return str(data[0]["network_interface"])
+    return str(network_inspect(name)["network_interface"])
+
+
+def network_gateway(name: str) -> str:
+    """The gateway address of a podman network's first subnet; ``""`` when the network is absent."""
+    try:
+        return str(network_inspect(name, check=False)["subnets"][0]["gateway"])
+    except (LookupError, TypeError):
+        return ""
 
 
 def bridge_mac(network: str) -> str:

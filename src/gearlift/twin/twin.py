@@ -516,7 +516,7 @@ def clean(config: TwinConfig, log: Log | None = None, account_images: bool = Fal
         removed.append(f"container {config.prefix}-anchor")
     gateway = ""  # read from this prefix's own network only: the configured subnet may be another twin's
     if podman.network_exists(layout.network):
-        gateway = _network_gateway(layout.network)
+        gateway = podman.network_gateway(layout.network)
         podman.run("network", "rm", "-f", layout.network, check=False)
         removed.append(f"network {layout.network}")
     # Images committed from this twin's instances (another checkout's twin may share the prefix: its
@@ -561,14 +561,6 @@ def clean(config: TwinConfig, log: Log | None = None, account_images: bool = Fal
         for item in removed:
             log(f"removed {item}")
     return removed
-
-
-def _network_gateway(network: str) -> str:
-    proc = podman.run("network", "inspect", network, check=False)
-    try:
-        return str(json.loads(proc.stdout)[0]["subnets"][0]["gateway"])
-    except (ValueError, LookupError, TypeError):
-        return ""
 
 
 def emulators_bound_to(address: str, proc_root: Path = Path("/proc")) -> list[int]:
