@@ -31,7 +31,10 @@ from secret_rotation import CURRENT, PENDING, Row, parse_secret, rotate
 LOG = logging.getLogger()
 LOG.setLevel(logging.INFO)
 HERE = Path(__file__).resolve().parent
-ER_ACCESS_DENIED = 1045
+# A login that cannot log in: 1045 (MySQL for any refused login; MariaDB for a wrong password) and
+# 1698 (MariaDB for a user that does not exist, e.g. the alternate login before its first rotation;
+# MySQL for an auth_socket login). Either means: set the password with the master login.
+ER_ACCESS_DENIED = frozenset({1045, 1698})
 # Characters a password may hold: no quote, backslash, '$' or '%' (env files, JDBC URLs, shells).
 EXCLUDE = "\"'\\/@`$%:;,{}[]<>|&*!?#~^()="
 
@@ -119,7 +122,7 @@ class PyMySqlDatabase:
                 ssl_verify_identity=True,
             )
         except pymysql.err.OperationalError as exc:
-            if exc.args and exc.args[0] == ER_ACCESS_DENIED:
+            if exc.args and exc.args[0] in ER_ACCESS_DENIED:
                 return None
             raise
         return PyMySqlConnection(conn)
