@@ -2,7 +2,8 @@
 
 (a) the role applies, (b) a second run changes nothing, (c) auditd/sysctl//tmp/AIDE/AppArmor, the
 kernel parameters outside CIS 3.3, blocked kernel modules, core dumps, process accounting, pam_tmpdir
-and home directory modes work as controls on the VM, (d) Lynis' hardening index and warnings.
+and home directory modes work as controls on the VM, (d) Lynis' hardening index and warnings, (e) the
+post-hardening audit (playbooks/audit.yml) passes every control, those a container skips included.
 The roles applied are the golden image's (playbooks/bake.yml: ssm_agent, hardening, apache, java_app,
 cloudwatch_agent, as the bake applies them), so Lynis judges the image as it ships.
 GEARLIFT_VM_HARDEN_VARS=/path/vars.yml adds variables (``-e @file``).
@@ -11,6 +12,7 @@ Slow under TCG: ``flock /tmp/gearlift-heavy.lock pytest -m vm tests/vm/test_hard
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -18,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import yaml
 
 from gearlift.vm import VM
 
@@ -31,7 +34,8 @@ if not (REPO / "roles" / "hardening" / "tasks" / "main.yml").exists():
 # Bounds (seconds); raise them by environment on a slower machine.
 ROLE_TIMEOUT = float(os.environ.get("GEARLIFT_VM_ROLE_TIMEOUT", "3600"))
 AIDE_DB_WAIT = float(os.environ.get("GEARLIFT_VM_AIDE_WAIT", "2400"))
-LYNIS_MIN_INDEX = int(os.environ.get("GEARLIFT_VM_LYNIS_MIN_INDEX", "85"))
+# Issue 20: Lynis on the golden image stays at 90 or more, with no warning.
+LYNIS_MIN_INDEX = int(os.environ.get("GEARLIFT_VM_LYNIS_MIN_INDEX", "90"))
 
 # Audit watches the test knows how to trigger, best first: (watched path, shell action, name in the record).
 AUDIT_TRIGGERS = [
@@ -316,3 +320,54 @@ def test_d_lynis(vm: VM, first_run: PlaybookRun, record_property: Callable[[str,
     assert index >= LYNIS_MIN_INDEX and not warnings, (
         f"Lynis hardening_index={index} (want >= {LYNIS_MIN_INDEX}), warnings={warnings}"
     )
+
+
+def _host_kernel_controls() -> set[str]:
+    """Ids of the catalog's controls a container skips (``container: false``): kernel, mounts, auditd, AIDE..."""
+    ids = set()
+    for path in sorted((REPO / "roles" / "hardening" / "vars" / "catalog").glob("section_*.yml")):
+        for section in yaml.safe_load(path.read_text(encoding="utf-8")).values():
+            ids |= {str(c["id"]) for c in section.get("controls") or [] if c.get("container") is False}
+    return ids
+
+
+def test_e_the_audit_passes_every_control_a_container_skips(
+    vm: VM, first_run: PlaybookRun, record_property: Callable[[str, Any], None]
+) -> None:
+    assert first_run.rc == 0, f"the bake failed ({first_run.recap}); log {first_run.log}"
+    report_dir = vm.run_dir / "audit"
+    run = run_playbook(
+        vm,
+        REPO / "playbooks" / "audit.yml",
+        "-e",
+        "audit_hosts=vm",
+        "-e",
+        f"audit_report_dir={report_dir}",
+        "-e",
+        f"@{PLAYBOOKS / 'golden_vars.yml'}",
+        *_extra_vars(),
+        name="audit",
+        timeout=ROLE_TIMEOUT,
+    )
+    assert run.rc == 0, run.failures() or run.output[-2000:]
+    report = json.loads((report_dir / "gearlift-vm.json").read_text(encoding="utf-8"))
+    summary, controls = report["summary"], report["controls"]
+    print(f"\n[vm] audit: {summary['pass']} pass, {summary['fail']} fail, {summary['skipped']} skipped")
+    record_property("vm_audit", {key: summary[key] for key in ("pass", "fail", "skipped")})
+    assert summary["container"] in (False, "False", "false"), f"the VM was taken for a container: {summary}"
+    failed = [f"{c['id']}: {c.get('detail')}" for c in controls if c["status"] == "fail"]
+    assert not failed, f"controls failing on the VM after the bake: {failed}"
+    kernel = _host_kernel_controls()
+    assert kernel, "the catalog marks no control as needing the host kernel"
+    not_passed = {c["id"]: f"{c['status']}: {c.get('detail')}" for c in controls if c["id"] in kernel}
+    not_passed = {cid: why for cid, why in not_passed.items() if not why.startswith("pass")}
+    print(f"[vm] audit: {len(kernel) - len(not_passed)} of {len(kernel)} host-kernel controls pass")
+    for cid, why in sorted(not_passed.items()):
+        print(f"[vm]   {cid}: {why}")
+    # A control the settings switch off is reported, not judged; any other skip is a gap of the real-kernel audit.
+    gaps = {
+        cid: why
+        for cid, why in not_passed.items()
+        if not why.startswith(("skipped: toggle off", "skipped: section off"))
+    }
+    assert not gaps, f"host-kernel controls the VM audit did not pass: {gaps}"
